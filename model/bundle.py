@@ -1,0 +1,190 @@
+"""A self-describing model bundle: one directory, every file checked against its manifest at load.
+
+Layout::
+
+    model.keras     the explainer network (loaded with safe_mode=True)
+    vocab.json      the vocabulary, id order
+    config.json     labels in order, tokenizer and options, max_len, network sizes
+    metrics.json    training and evaluation metrics
+    manifest.json   format, version, created_at, training-data fingerprint, sha256 of every file
+    *.png           report pictures (learning curve, confusion matrix)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+
+from model.attention import FinalStateAttention  # noqa: F401  (registers the layer for loading)
+from model.network import PROBABILITIES
+from model.vocab import Vocabulary
+
+BUNDLE_FORMAT = "attnclf-bundle/1"
+MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE, MANIFEST_FILE = (
+    "model.keras",
+    "vocab.json",
+    "config.json",
+    "metrics.json",
+    "manifest.json",
+)
+REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
+
+
+class BundleError(Exception):
+    """A bundle that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    labels: list[str]
+    tokenizer: dict
+    max_len: int
+    network: dict = field(default_factory=dict)
+    label_values: list[str] | None = None  # the raw values in the training data, one per label
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise BundleError(path, "file is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(path, f"not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise BundleError(path, "expected a JSON object")
+    return value
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified bundle."""
+
+    path: Path
+    model: keras.Model
+    vocab: Vocabulary
+    config: BundleConfig
+    metrics: dict
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        path = Path(path)
+        if not path.is_dir():
+            raise BundleError(path, "no bundle directory here")
+        manifest = _read_json(path / MANIFEST_FILE)
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(
+                path / MANIFEST_FILE, f"incompatible format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+            )
+        files = manifest.get("files")
+        if not isinstance(files, dict) or not all(name in files for name in REQUIRED_FILES):
+            raise BundleError(path / MANIFEST_FILE, f"must list sha256 for each of {', '.join(REQUIRED_FILES)}")
+        for name, expected in files.items():
+            if Path(name).name != name:
+                raise BundleError(path / MANIFEST_FILE, f"lists a file outside the bundle: {name!r}")
+            if not (path / name).is_file():
+                raise BundleError(path / name, "file is missing")
+            if sha256_file(path / name) != expected:
+                raise BundleError(path / name, "sha256 does not match manifest.json (file corrupt or changed)")
+        raw_config = _read_json(path / CONFIG_FILE)
+        try:
+            config = BundleConfig(**raw_config)
+        except TypeError as error:
+            raise BundleError(path / CONFIG_FILE, f"incompatible config ({error})") from None
+        try:
+            vocab = Vocabulary.load(path / VOCAB_FILE)
+        except (ValueError, KeyError, TypeError) as error:
+            raise BundleError(path / VOCAB_FILE, f"not a vocabulary ({error})") from None
+        try:
+            model = keras.saving.load_model(path / MODEL_FILE, safe_mode=True, compile=False)
+        except Exception as error:  # Keras raises many types for a bad archive
+            raise BundleError(path / MODEL_FILE, f"cannot be loaded ({type(error).__name__}: {error})") from None
+        outputs = model.output[PROBABILITIES].shape[-1] if isinstance(model.output, dict) else None
+        if outputs != len(config.labels):
+            raise BundleError(
+                path / CONFIG_FILE, f"lists {len(config.labels)} labels but model.keras outputs {outputs} classes"
+            )
+        embedding_rows = model.get_layer("embedding").input_dim
+        if embedding_rows != len(vocab):
+            raise BundleError(
+                path / VOCAB_FILE, f"has {len(vocab)} tokens but model.keras embeds {embedding_rows}"
+            )
+        return cls(path, model, vocab, config, _read_json(path / METRICS_FILE), manifest)
+
+
+def write_bundle(
+    out: str | Path,
+    model: keras.Model,
+    vocab: Vocabulary,
+    config: BundleConfig,
+    metrics: dict,
+    data_fingerprint: dict,
+    extra_files: dict[str, Path] | None = None,
+) -> Path:
+    """Write a bundle to a temporary sibling of `out`, then move it into place.
+
+    A failure while writing leaves `out` as it was. An existing bundle at `out` is replaced only
+    once the new one is complete (renamed aside, the new one renamed in, the old one removed).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        model.save(staging / MODEL_FILE)
+        vocab.save(staging / VOCAB_FILE)
+        (staging / CONFIG_FILE).write_text(json.dumps(config.to_dict(), ensure_ascii=False, indent=2), "utf-8")
+        (staging / METRICS_FILE).write_text(json.dumps(metrics, ensure_ascii=False, indent=2), "utf-8")
+        for name, source in (extra_files or {}).items():
+            shutil.copyfile(source, staging / name)
+        created = datetime.now(UTC)
+        model_sha = sha256_file(staging / MODEL_FILE)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "version": f"{created:%Y%m%d-%H%M%S}-{model_sha[:8]}",
+            "created_at": created.isoformat(timespec="seconds"),
+            "data": data_fingerprint,
+            "files": {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()},
+        }
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), "utf-8")
+        for item in staging.iterdir():
+            with item.open("rb") as handle:
+                os.fsync(handle.fileno())
+        Bundle.load(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    retired = out.parent / f".{out.name}.retired-{uuid.uuid4().hex[:8]}"
+    if out.exists():
+        os.rename(out, retired)
+    os.rename(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)
+    return out

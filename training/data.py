@@ -1,0 +1,90 @@
+"""Reading and validating labelled text files (TSV, CSV or JSONL)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+SEPARATORS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
+JSON_LINES = {".jsonl", ".ndjson", ".json"}
+
+
+class DataError(ValueError):
+    """The data file cannot be used for training or evaluation; the message says why."""
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    path: Path
+    texts: list[str]
+    labels: list[str]
+    sha256: str
+
+    def fingerprint(self) -> dict:
+        return {"file": self.path.name, "sha256": self.sha256, "rows": len(self.texts)}
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in JSON_LINES:
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix in SEPARATORS:
+            return pd.read_csv(path, sep=SEPARATORS[suffix], keep_default_na=False, dtype=str)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({error})") from None
+    raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
+
+
+def _label_text(value: object) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else None
+    if isinstance(value, (int, str)):
+        return str(value).strip()
+    return None
+
+
+def read_labelled(path: str | Path, text_column: str = "document", label_column: str = "label") -> LabelledTexts:
+    """Read a file and check it: it exists, has rows, has both columns, text values are strings
+    and every row has a label. Raises `DataError` naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    frame = _read_frame(path)
+    if frame.empty:
+        raise DataError(f"{path}: the file has no data rows")
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in frame.columns:
+            found = ", ".join(map(str, frame.columns))
+            raise DataError(f"{path}: no {role} column {column!r} (columns found: {found}); see --{role}-column")
+    texts = frame[text_column].tolist()
+    bad_texts = [i for i, value in enumerate(texts) if not isinstance(value, str)]
+    if bad_texts:
+        example = texts[bad_texts[0]]
+        raise DataError(
+            f"{path}: column {text_column!r} has {len(bad_texts)} non-text value(s), first at data row "
+            f"{bad_texts[0] + 1}: {example!r}"
+        )
+    labels = [_label_text(value) for value in frame[label_column].tolist()]
+    bad_labels = [i for i, label in enumerate(labels) if not label]
+    if bad_labels:
+        raise DataError(
+            f"{path}: column {label_column!r} has {len(bad_labels)} missing or invalid label(s), first at data "
+            f"row {bad_labels[0] + 1}: {frame[label_column].iloc[bad_labels[0]]!r}"
+        )
+    return LabelledTexts(path, texts, labels, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def sorted_label_values(labels: list[str]) -> list[str]:
+    """Distinct label values in a stable order: numeric order when all are integers, else text order."""
+    distinct = set(labels)
+    if all(value.lstrip("-").isdigit() for value in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)

@@ -1,0 +1,314 @@
+"""Train a Bi-LSTM + attention classifier on a labelled file and write a bundle.
+
+    python -m training.train --train ../shared/data/nsmc/ratings_train.txt --out runs/nsmc \
+        --test ../shared/data/nsmc/ratings_test.txt --label-names negative,positive
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import keras
+from model.bundle import Bundle, BundleConfig, write_bundle
+from model.network import NetworkConfig, build_network
+from model.predictor import Predictor, length_buckets
+from model.tokenizer import MorphTokenizer, Token, TokenizerError
+from model.vocab import PAD_ID, Vocabulary
+from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values
+from training.metrics import classification_report, format_report
+from training.progress import cli_logger
+from training.reports import plot_confusion_matrix, plot_learning_curve
+from training.tokens import DEFAULT_CACHE, tokenize_cached
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run, with the defaults that produced the shipped model."""
+
+    tokenizer: str = "okt"
+    tokenizer_options: dict = field(default_factory=lambda: {"norm": True, "stem": True})
+    max_len: int = 64
+    vocab_size: int = 20000
+    min_count: int = 2
+    embedding_dim: int = 100
+    lstm_units: int = 128
+    attention: str = "additive"
+    attention_units: int = 64
+    embedding_dropout: float = 0.2
+    dropout: float = 0.4
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.1
+    patience: int = 1
+    seed: int = 42
+
+
+class BucketedBatches(keras.utils.PyDataset):
+    """Batches of similar-length texts, each padded only to its length bucket."""
+
+    def __init__(self, ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None):
+        super().__init__()
+        self.ids, self.labels, self.batch_size = ids, labels, batch_size
+        self.buckets = length_buckets(max_len)
+        self.rng = np.random.default_rng(seed) if seed is not None else None
+        self.batches: list[np.ndarray] = []
+        self.on_epoch_end()
+
+    def on_epoch_end(self) -> None:
+        order = np.arange(len(self.ids))
+        if self.rng is not None:
+            self.rng.shuffle(order)
+        pool = self.batch_size * 32
+        batches = []
+        for start in range(0, len(order), pool):
+            part = sorted(order[start : start + pool], key=lambda i: len(self.ids[i]))
+            batches += [np.array(part[i : i + self.batch_size]) for i in range(0, len(part), self.batch_size)]
+        if self.rng is not None:
+            self.rng.shuffle(batches)
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.batches[index]
+        longest = max(len(self.ids[i]) for i in rows)
+        length = next(b for b in self.buckets if b >= longest)
+        padded = np.full((len(rows), length), PAD_ID, dtype=np.int32)
+        for r, i in enumerate(rows):
+            padded[r, : len(self.ids[i])] = self.ids[i]
+        return padded, self.labels[rows]
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) with `fraction` of every class held out."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for value in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        cut = int(round(len(members) * fraction))
+        held.append(members[:cut])
+        train.append(members[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def label_names(values: list[str], names: str | None) -> list[str]:
+    if not names:
+        return values
+    given = [name.strip() for name in names.split(",")]
+    if len(given) != len(values) or len(set(given)) != len(given) or not all(given):
+        raise DataError(f"--label-names needs {len(values)} distinct names for the values {values}, got {given}")
+    return given
+
+
+def evaluate_tokens(
+    predictor: Predictor, tokens: list[list[Token]], true_labels: list[str]
+) -> tuple[dict, list[str]]:
+    predictions = predictor.predict_encoded([predictor.encode(row) for row in tokens])
+    predicted = [p.label for p in predictions]
+    return classification_report(true_labels, predicted, predictor.labels), predicted
+
+
+def train(
+    train_data: LabelledTexts,
+    out: Path,
+    config: TrainConfig,
+    test_data: LabelledTexts | None = None,
+    names: str | None = None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    workers: int = 2,
+    quiet: bool = False,
+) -> dict:
+    """Run the whole pipeline and write the bundle at `out`; returns the metrics written."""
+    log = cli_logger("training", quiet)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    keras.utils.set_random_seed(config.seed)
+    values = sorted_label_values(train_data.labels)
+    if len(values) < 2:
+        raise DataError(f"{train_data.path}: needs at least 2 classes, found only {values}")
+    labels = label_names(values, names)
+    to_name = dict(zip(values, labels))
+    if test_data is not None:
+        unknown = sorted(set(test_data.labels) - set(values))
+        if unknown:
+            raise DataError(f"{test_data.path}: labels {unknown} do not occur in the training data {values}")
+    log.info("data: %s training rows, %d classes %s", f"{len(train_data.texts):,}", len(labels), labels)
+
+    tokenizer = MorphTokenizer(config.tokenizer, config.tokenizer_options, workers=workers)
+    stage = time.perf_counter()
+    tokens = tokenize_cached(train_data.texts, train_data.sha256, tokenizer, cache_dir, log, "training data")
+    test_tokens = (
+        tokenize_cached(test_data.texts, test_data.sha256, tokenizer, cache_dir, log, "test data")
+        if test_data is not None
+        else None
+    )
+    timings["tokenize_s"] = time.perf_counter() - stage
+
+    y = np.array([labels.index(to_name[v]) for v in train_data.labels], dtype=np.int32)
+    train_rows, val_rows = stratified_split(y, config.val_fraction, config.seed)
+    train_rows = np.array([i for i in train_rows if tokens[i]])  # empty documents teach nothing
+    vocab = Vocabulary.build(
+        ([t.form for t in tokens[i]] for i in train_rows), min_count=config.min_count, max_size=config.vocab_size
+    )
+    log.info(
+        "split: %s train / %s validation rows; vocabulary %s tokens",
+        f"{len(train_rows):,}",
+        f"{len(val_rows):,}",
+        f"{len(vocab):,}",
+    )
+
+    def ids_of(rows: np.ndarray) -> list[list[int]]:
+        return [vocab.lookup(t.form for t in tokens[i][: config.max_len]) or [1] for i in rows]
+
+    network = NetworkConfig(
+        vocab_size=len(vocab),
+        num_classes=len(labels),
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        attention=config.attention,
+        attention_units=config.attention_units,
+        embedding_dropout=config.embedding_dropout,
+        dropout=config.dropout,
+    )
+    classifier, explainer = build_network(network)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    fit_data = BucketedBatches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
+    val_data = BucketedBatches(ids_of(val_rows), y[val_rows], config.batch_size * 2, config.max_len, None)
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", patience=config.patience, restore_best_weights=True, verbose=1
+    )
+    log.info("fit: up to %d epochs, %s batches per epoch", config.epochs, f"{len(fit_data):,}")
+    stage = time.perf_counter()
+    history = classifier.fit(
+        fit_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        callbacks=[stopper],
+        verbose=2 if quiet or not sys.stderr.isatty() else 1,
+    ).history
+    timings["fit_s"] = time.perf_counter() - stage
+    timings["epochs_run"] = len(history["loss"])
+    timings["fit_s_per_epoch"] = timings["fit_s"] / timings["epochs_run"]
+
+    bundle_config = BundleConfig(
+        labels=labels,
+        tokenizer=tokenizer.config(),
+        max_len=config.max_len,
+        network=network.to_dict(),
+        label_values=values,
+    )
+    stage = time.perf_counter()
+    unsaved = Bundle(out, explainer, vocab, bundle_config, {}, {"version": "unsaved"})
+    predictor = Predictor(unsaved, batch_size=256, tokenizer_workers=workers)
+    validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
+    log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
+    metrics: dict = {"validation": validation}
+    if test_data is not None and test_tokens is not None:
+        metrics["test"], _ = evaluate_tokens(predictor, test_tokens, [to_name[v] for v in test_data.labels])
+        log.info("test (%s):\n%s", test_data.path.name, format_report(metrics["test"]))
+    timings["evaluate_s"] = time.perf_counter() - stage
+    timings["total_s"] = time.perf_counter() - started
+    metrics.update(
+        history={k: [float(x) for x in v] for k, v in history.items()},
+        best_epoch=int(np.argmax(history["val_accuracy"])) + 1,
+        train_rows=int(len(train_rows)),
+        validation_rows=int(len(val_rows)),
+        train_config=asdict(config),
+        timings=timings,
+    )
+    fingerprint = {"train": train_data.fingerprint()}
+    if test_data is not None:
+        fingerprint["test"] = test_data.fingerprint()
+    with tempfile.TemporaryDirectory() as scratch:
+        pictures = {
+            "learning_curve.png": plot_learning_curve(metrics["history"], Path(scratch) / "learning_curve.png"),
+            "confusion_matrix.png": plot_confusion_matrix(
+                metrics.get("test", validation),
+                Path(scratch) / "confusion_matrix.png",
+                "test" if test_data is not None else "validation",
+            ),
+        }
+        write_bundle(out, explainer, vocab, bundle_config, metrics, fingerprint, pictures)
+    log.info("bundle written to %s in %.0f s", out, time.perf_counter() - started)
+    return metrics
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--train", required=True, type=Path, help="labelled file: .tsv/.txt, .csv or .jsonl")
+    parser.add_argument("--out", required=True, type=Path, help="bundle directory to write (replaced only on success)")
+    parser.add_argument("--test", type=Path, help="labelled file to evaluate the finished model on")
+    parser.add_argument("--text-column", default="document")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--label-names", help="comma-separated names for the label values in sorted order, e.g. negative,positive")
+    parser.add_argument("--tokenizer", default=defaults.tokenizer, help="okt (default), komoran, hannanum, kkma or mecab")
+    parser.add_argument("--norm", action=argparse.BooleanOptionalAction, default=True, help="Okt: normalise spelling")
+    parser.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems")
+    for name in ("max_len", "vocab_size", "min_count", "embedding_dim", "lstm_units", "attention_units", "epochs", "batch_size", "patience", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("embedding_dropout", "dropout", "learning_rate", "val_fraction"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
+    parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
+    parser.add_argument("--no-cache", action="store_true", help="tokenize again and cache nothing")
+    parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    options = {"norm": args.norm, "stem": args.stem} if args.tokenizer == "okt" else {}
+    fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k not in ("tokenizer_options",)}
+    config = TrainConfig(**{**fields, "tokenizer_options": options})
+    if not 0.0 < config.val_fraction < 0.5:
+        raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
+    if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1:
+        raise DataError("--max-len, --epochs and --batch-size must be positive")
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    log = cli_logger("training", args.quiet)
+    try:
+        config = config_from_args(args)
+        log.info("reading %s", args.train)
+        train_data = read_labelled(args.train, args.text_column, args.label_column)
+        test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
+        train(
+            train_data,
+            args.out,
+            config,
+            test_data,
+            names=args.label_names,
+            cache_dir=None if args.no_cache else args.cache_dir,
+            workers=args.workers,
+            quiet=args.quiet,
+        )
+    except (DataError, TokenizerError) as error:
+        log.error("error: %s", error)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted: nothing was written to %s", args.out)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
