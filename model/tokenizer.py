@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab")
 _OKT_OPTIONS = {"norm", "stem"}
 _WORD = re.compile(r"\S+")
+_ASTRAL = re.compile("([\U00010000-\U0010FFFF]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
+log = logging.getLogger(__name__)
 _tagger_lock = threading.Lock()
 
 
@@ -49,7 +52,18 @@ def _make_tagger(name: str, options: dict) -> Callable[[str], list[str]]:
                 raise TokenizerError(f"mecab is not installed on this machine: {error}") from error
         else:
             tagger = {"komoran": tag.Komoran, "hannanum": tag.Hannanum, "kkma": tag.Kkma}[name]()
-    return tagger.morphs
+    return lambda text: _around_astral(tagger.morphs, text)
+
+
+def _around_astral(morphs: Callable[[str], list[str]], text: str) -> list[str]:
+    """Tag the text between runs of non-BMP characters; each such run is one morpheme."""
+    result: list[str] = []
+    for index, part in enumerate(_ASTRAL.split(text)):
+        if index % 2:
+            result.append(part)
+        elif part.strip():
+            result.extend(morphs(part))
+    return result
 
 
 def align(text: str, morphemes: Sequence[str]) -> list[Token]:
@@ -58,8 +72,9 @@ def align(text: str, morphemes: Sequence[str]) -> list[Token]:
     A morpheme that occurs verbatim at or just after the cursor (within the current word or the
     next one) takes that span. A morpheme the tagger rewrote (stemmed, normalised, conjugated)
     is not in the text; it takes the gap of unclaimed characters before the next aligned morpheme,
-    or, when there is no gap, the span of the token before it.
+    or, when there is no gap, the span of the token before it. Whitespace morphemes are dropped.
     """
+    morphemes = [m for m in morphemes if m.strip()]
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     positions: list[tuple[int, int] | None] = []
     cursor = 0
@@ -121,7 +136,12 @@ class MorphTokenizer:
     def tokenize(self, text: str) -> list[Token]:
         if not text.strip():
             return []
-        return align(text, self._morphemes(text))
+        try:
+            morphemes = self._morphemes(text)
+        except Exception as error:  # a tagger bug must not fail the request: fall back to words
+            log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
+            morphemes = text.split()
+        return align(text, morphemes)
 
     def tokenize_many(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Token]]:
         """Tokenize in order, spread over `workers` threads (JVM calls release the GIL)."""

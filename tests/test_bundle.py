@@ -1,0 +1,100 @@
+"""Bundles: a round trip gives identical predictions; damaged bundles are refused with their own message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.bundle import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Bundle, BundleError, sha256_file
+from model.predictor import Predictor
+
+TEXTS = ["이 영화 정말 재미있어요", "최악의 영화. 시간 아깝다", "배우 연기는 좋은데 스토리가 별로", "ㅋㅋㅋ"]
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "copy"))
+
+
+def _rewrite(bundle: Path, name: str, content: str, update_manifest: bool) -> None:
+    (bundle / name).write_text(content, "utf-8")
+    if update_manifest:
+        manifest = json.loads((bundle / MANIFEST_FILE).read_text("utf-8"))
+        manifest["files"][name] = sha256_file(bundle / name)
+        (bundle / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
+
+
+def test_round_trip_gives_identical_predictions(tiny_bundle: Path, bundle_copy: Path) -> None:
+    first, second = Predictor.load(tiny_bundle), Predictor.load(bundle_copy)
+    assert first.version == second.version
+    for a, b in zip(first.predict(TEXTS), second.predict(TEXTS)):
+        assert a.label == b.label
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-6)
+        np.testing.assert_allclose([t.attention for t in a.tokens], [t.attention for t in b.tokens], atol=1e-6)
+
+
+def test_bundle_describes_itself(tiny_bundle: Path) -> None:
+    bundle = Bundle.load(tiny_bundle)
+    assert bundle.config.labels == ["negative", "positive"]
+    assert bundle.config.label_values == ["0", "1"]
+    assert bundle.config.tokenizer["name"] == "okt"
+    assert bundle.manifest["data"]["train"]["rows"] == 3000
+    assert len(bundle.manifest["data"]["train"]["sha256"]) == 64
+    assert bundle.manifest["created_at"] and bundle.version
+    assert {"learning_curve.png", "confusion_matrix.png"} <= set(bundle.manifest["files"])
+    assert 0.0 <= bundle.metrics["test"]["accuracy"] <= 1.0
+
+
+def test_corrupt_manifest_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST_FILE).write_text("{not json", "utf-8")
+    with pytest.raises(BundleError, match=r"manifest\.json: not valid JSON"):
+        Bundle.load(bundle_copy)
+
+
+def test_missing_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "vocab.json").unlink()
+    with pytest.raises(BundleError, match=r"vocab\.json: file is missing"):
+        Bundle.load(bundle_copy)
+
+
+def test_changed_file_is_refused(bundle_copy: Path) -> None:
+    with (bundle_copy / "model.keras").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match=r"model\.keras: sha256 does not match"):
+        Bundle.load(bundle_copy)
+
+
+def test_wrong_label_count_is_refused(bundle_copy: Path) -> None:
+    config = json.loads((bundle_copy / CONFIG_FILE).read_text("utf-8"))
+    config["labels"] = ["negative", "neutral", "positive"]
+    _rewrite(bundle_copy, CONFIG_FILE, json.dumps(config), update_manifest=True)
+    with pytest.raises(BundleError, match="lists 3 labels but model.keras outputs 2 classes"):
+        Bundle.load(bundle_copy)
+
+
+def test_incompatible_format_and_missing_directory_are_refused(bundle_copy: Path, tmp_path: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text("utf-8"))
+    manifest["format"] = "attnclf-bundle/99"
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(BundleError, match="incompatible format"):
+        Bundle.load(bundle_copy)
+    with pytest.raises(BundleError, match="no bundle directory here"):
+        Bundle.load(tmp_path / "nothing")
+
+
+def test_manifest_may_not_point_outside_the_bundle(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text("utf-8"))
+    manifest["files"]["../outside.json"] = "0" * 64
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(BundleError, match="outside the bundle"):
+        Bundle.load(bundle_copy)
+
+
+def test_metrics_are_covered_by_the_manifest(bundle_copy: Path) -> None:
+    _rewrite(bundle_copy, METRICS_FILE, json.dumps({"test": {"accuracy": 0.99}}), update_manifest=False)
+    with pytest.raises(BundleError, match="metrics.json: sha256 does not match"):
+        Bundle.load(bundle_copy)

@@ -1,0 +1,96 @@
+"""Tokenizers keep character spans into the original text; the vocabulary maps forms to ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.tokenizer import MorphTokenizer, TokenizerError, align
+from model.vocab import PAD_ID, UNK_ID, Vocabulary
+
+SAMPLES = [
+    "이 영화 정말 재미있어요",
+    "배우들 연기가 최고!!! 10점 만점에 10점",
+    "The acting was great, 진짜 👍👍 강추",
+    "띄어쓰기    여러    칸   그리고\t탭",
+    "ㅋㅋㅋㅋㅋㅋ 안돼욬ㅋㅋ 😂🎬 1,234원",
+    "  앞뒤 공백  ",
+]
+
+
+@pytest.fixture(scope="module")
+def okt() -> MorphTokenizer:
+    return MorphTokenizer("okt")
+
+
+def assert_spans_point_at_text(text: str, tokens) -> None:
+    for token in tokens:
+        assert 0 <= token.start < token.end <= len(text)
+        assert text[token.start : token.end] == token.text
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_okt_spans_point_at_the_original_text(okt: MorphTokenizer, text: str) -> None:
+    tokens = okt.tokenize(text)
+    assert tokens
+    assert_spans_point_at_text(text, tokens)
+    assert [t.text for t in tokens] == [t.form for t in tokens]  # no norm/stem: forms are the surface
+
+
+def test_okt_finds_the_expected_pieces(okt: MorphTokenizer) -> None:
+    tokens = okt.tokenize("The acting was great, 진짜 👍 10점")
+    assert [t.text for t in tokens][:4] == ["The", "acting", "was", "great"]
+    assert "👍" in [t.text for t in tokens]
+    assert "10" in [t.text for t in tokens]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_normalising_and_stemming_still_give_valid_spans(text: str) -> None:
+    tokenizer = MorphTokenizer("okt", {"norm": True, "stem": True})
+    tokens = tokenizer.tokenize(text)
+    assert_spans_point_at_text(text, tokens)
+
+
+def test_stemmed_form_keeps_the_surface_span() -> None:
+    tokens = MorphTokenizer("okt", {"stem": True}).tokenize("정말 재미있어요")
+    stemmed = [t for t in tokens if t.form == "재미있다"]
+    assert stemmed and stemmed[0].text == "재미있어요"
+
+
+@pytest.mark.parametrize("name", ["komoran", "hannanum", "kkma"])
+def test_other_taggers_are_selectable_and_keep_spans(name: str) -> None:
+    text = "재미있었다 그랬던 배우들이 좋았어요 👍"
+    tokens = MorphTokenizer(name).tokenize(text)
+    assert len(tokens) >= 4
+    assert_spans_point_at_text(text, tokens)
+
+
+def test_rewritten_morphemes_take_the_gap() -> None:
+    tokens = align("했다", ["하", "았", "다"])
+    assert [(t.text, t.form) for t in tokens] == [("했", "하"), ("했", "았"), ("다", "다")]
+
+
+def test_whitespace_only_and_empty_texts_have_no_tokens(okt: MorphTokenizer) -> None:
+    assert okt.tokenize("") == []
+    assert okt.tokenize(" \n\t ") == []
+
+
+def test_threads_give_the_same_tokens_in_order(okt: MorphTokenizer) -> None:
+    texts = SAMPLES * 30
+    assert MorphTokenizer("okt", workers=2).tokenize_many(texts) == [okt.tokenize(t) for t in texts]
+
+
+def test_unknown_tokenizer_and_options_are_refused() -> None:
+    with pytest.raises(TokenizerError, match="unknown tokenizer 'jieba'"):
+        MorphTokenizer("jieba")
+    with pytest.raises(TokenizerError, match="does not take option"):
+        MorphTokenizer("komoran", {"stem": True})
+
+
+def test_vocabulary_keeps_frequent_forms_and_maps_the_rest_to_unk(tmp_path) -> None:
+    vocab = Vocabulary.build([["a", "b", "a"], ["a", "c", "b"], ["d"]], min_count=2, max_size=10)
+    assert vocab.tokens == ["<pad>", "<unk>", "a", "b"]
+    assert vocab.lookup(["a", "zzz", "b"]) == [2, UNK_ID, 3]
+    assert PAD_ID == 0
+    vocab.save(tmp_path / "v.json")
+    assert Vocabulary.load(tmp_path / "v.json").tokens == vocab.tokens
+    assert len(Vocabulary.build([["a", "b", "c", "a", "b", "c"]], min_count=1, max_size=3)) == 3
