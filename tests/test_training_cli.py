@@ -1,0 +1,144 @@
+"""The training and evaluation CLIs end to end on the repo's fixtures, their data errors, and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model.bundle import Bundle
+from tests.conftest import FIXTURES, ROOT
+
+SMALL = ["--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16"]
+
+
+def run_cli(module: str, *args: str, cache: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    trained = run_cli(
+        "training.train",
+        "--train", str(FIXTURES / "nsmc_train_3k.tsv"),
+        "--test", str(FIXTURES / "nsmc_test_1k.tsv"),
+        "--out", str(out),
+        "--label-names", "negative,positive",
+        *SMALL,
+        cache=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    for stage in ("tokenize training data: 3,000 texts", "split:", "fit: up to 1 epochs", "bundle written"):
+        assert stage in trained.stderr
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+
+    report_path = tmp_path / "eval.json"
+    evaluated = run_cli(
+        "training.evaluate", "--bundle", str(out), "--data", str(FIXTURES / "nsmc_test_1k.tsv"),
+        "--json", str(report_path), cache=tmp_path,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(report_path.read_text("utf-8"))
+    assert set(report) >= {"accuracy", "macro_f1", "n", "per_class", "confusion_matrix", "labels"}
+    assert report["n"] == 1000 and report["labels"] == ["negative", "positive"]
+    assert sum(map(sum, report["confusion_matrix"])) == 1000
+    assert "accuracy" in evaluated.stdout and "confusion matrix" in evaluated.stdout
+    # The evaluator reads back exactly what training measured on the same test file.
+    assert report["accuracy"] == pytest.approx(Bundle.load(out).metrics["test"]["accuracy"], abs=1e-9)
+
+    again = run_cli(
+        "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(tmp_path / "b2"), *SMALL,
+        cache=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "read from cache" in again.stderr
+
+
+def test_string_labels_three_classes_from_jsonl_and_csv(tmp_path: Path) -> None:
+    frame = pd.read_csv(FIXTURES / "sentiment3_train_1500.tsv", sep="\t", keep_default_na=False, dtype=str)
+    frame[["document", "label"]].rename(columns={"document": "review", "label": "y"}).to_json(
+        tmp_path / "train.jsonl", orient="records", lines=True, force_ascii=False
+    )
+    test = pd.read_csv(FIXTURES / "sentiment3_test_300.tsv", sep="\t", keep_default_na=False, dtype=str)
+    test.rename(columns={"document": "review", "label": "y"}).to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "bundle"
+    result = run_cli(
+        "training.train", "--train", str(tmp_path / "train.jsonl"), "--test", str(tmp_path / "test.csv"),
+        "--out", str(out), "--text-column", "review", "--label-column", "y", *SMALL, cache=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bundle = Bundle.load(out)
+    assert bundle.config.labels == ["negative", "neutral", "positive"]
+    assert bundle.metrics["test"]["n"] == 300
+    assert len(bundle.metrics["test"]["confusion_matrix"]) == 3
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, "utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "extra", "message"),
+    [
+        ("missing.tsv", None, [], "no such file"),
+        ("empty.tsv", "", [], "the file is empty"),
+        ("header_only.tsv", "id\tdocument\tlabel\n", [], "has no data rows"),
+        ("no_text.tsv", "id\ttext\tlabel\n1\t좋다\t1\n", [], "no text column 'document' (columns found: id, text, label)"),
+        ("no_label.tsv", "id\tdocument\tstars\n1\t좋다\t1\n", [], "no label column 'label'"),
+        ("one_class.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t최고\t1\n", [], "needs at least 2 classes"),
+        ("numbers.jsonl", '{"document": "좋다", "label": 1}\n{"document": 42, "label": 0}\n', [], "non-text value"),
+        ("no_label_value.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t\n", [], "missing or invalid label"),
+        ("data.xlsx", "x", [], "unknown file type"),
+        ("ok.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--label-names", "bad"], "--label-names needs 2"),
+        ("ok2.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--tokenizer", "jieba"], "unknown tokenizer"),
+    ],
+)
+def test_bad_training_data_stops_with_a_clear_message(
+    tmp_path: Path, name: str, content: str | None, extra: list[str], message: str
+) -> None:
+    path = tmp_path / name if content is None else write(tmp_path / name, content)
+    out = tmp_path / "bundle"
+    result = run_cli("training.train", "--train", str(path), "--out", str(out), *extra, cache=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_killed_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    out = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out),
+         "--epochs", "50", "--patience", "50"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        assert process.stdout is not None
+        for line in process.stdout:  # Keras writes its epoch lines to stdout
+            if "Epoch 2/" in line or time.monotonic() > deadline:
+                break
+        assert process.poll() is None, "training ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        process.kill()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")] == []
+    Bundle.load(out)
