@@ -134,9 +134,7 @@ class Bundle:
             )
         embedding_rows = model.get_layer("embedding").input_dim
         if embedding_rows != len(vocab):
-            raise BundleError(
-                path / VOCAB_FILE, f"has {len(vocab)} tokens but model.keras embeds {embedding_rows}"
-            )
+            raise BundleError(path / VOCAB_FILE, f"has {len(vocab)} tokens but model.keras embeds {embedding_rows}")
         return cls(path, model, vocab, config, _read_json(path / METRICS_FILE), manifest)
 
 

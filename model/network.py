@@ -50,18 +50,16 @@ def build_network(config: NetworkConfig) -> tuple[keras.Model, keras.Model]:
     """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     token_mask = ops.not_equal(token_ids, 0)
-    embedded = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(
-        token_ids
-    )
+    embedded = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
     embedded = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(embedded)
     encoder = layers.Bidirectional(
         layers.LSTM(config.lstm_units, return_sequences=True, return_state=True), name="bilstm"
     )
     context, forward_h, _, backward_h, _ = encoder(embedded)
     query = layers.Concatenate(name="final_state")([forward_h, backward_h])
-    vector, weights = FinalStateAttention(
-        score=config.attention, units=config.attention_units, name="attention"
-    )(context, query, mask=token_mask)
+    vector, weights = FinalStateAttention(score=config.attention, units=config.attention_units, name="attention")(
+        context, query, mask=token_mask
+    )
     hidden = layers.Dropout(config.dropout, name="dropout")(vector)
     probabilities = layers.Dense(config.num_classes, activation="softmax", name="classes")(hidden)
     classifier = keras.Model(token_ids, probabilities, name="classifier")

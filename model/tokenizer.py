@@ -12,7 +12,7 @@ from dataclasses import dataclass
 TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab")
 _OKT_OPTIONS = {"norm", "stem"}
 _WORD = re.compile(r"\S+")
-_ASTRAL = re.compile("([\U00010000-\U0010FFFF]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
+_ASTRAL = re.compile("([\U00010000-\U0010ffff]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
 log = logging.getLogger(__name__)
 _tagger_lock = threading.Lock()
 

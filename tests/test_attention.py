@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from model.attention import FinalStateAttention
 from model.network import ATTENTION, PROBABILITIES, NetworkConfig, build_network
 

@@ -95,7 +95,12 @@ def write(path: Path, text: str) -> Path:
         ("missing.tsv", None, [], "no such file"),
         ("empty.tsv", "", [], "the file is empty"),
         ("header_only.tsv", "id\tdocument\tlabel\n", [], "has no data rows"),
-        ("no_text.tsv", "id\ttext\tlabel\n1\t좋다\t1\n", [], "no text column 'document' (columns found: id, text, label)"),
+        (
+            "no_text.tsv",
+            "id\ttext\tlabel\n1\t좋다\t1\n",
+            [],
+            "no text column 'document' (columns found: id, text, label)",
+        ),
         ("no_label.tsv", "id\tdocument\tstars\n1\t좋다\t1\n", [], "no label column 'label'"),
         ("one_class.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t최고\t1\n", [], "needs at least 2 classes"),
         ("numbers.jsonl", '{"document": "좋다", "label": 1}\n{"document": 42, "label": 0}\n', [], "non-text value"),

@@ -1,6 +1,6 @@
 """Evaluate a bundle on a labelled file: accuracy, macro-F1, per-class scores, confusion matrix.
 
-    python -m training.evaluate --bundle model/default --data ../shared/data/nsmc/ratings_test.txt --json out.json
+python -m training.evaluate --bundle model/default --data ../shared/data/nsmc/ratings_test.txt --json out.json
 """
 
 from __future__ import annotations

@@ -50,10 +50,12 @@ def format_report(report: dict) -> str:
     ]
     for label in labels:
         c = report["per_class"][label]
-        lines.append(
-            f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f} {c['f1']:6.4f}  {c['support']:7,}"
-        )
-    lines += ["", "confusion matrix (rows: true, columns: predicted)", " " * width + "".join(f"{x:>12}" for x in labels)]
+        lines.append(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f} {c['f1']:6.4f}  {c['support']:7,}")
+    lines += [
+        "",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * width + "".join(f"{x:>12}" for x in labels),
+    ]
     for label, row in zip(labels, report["confusion_matrix"]):
         lines.append(f"{label:<{width}}" + "".join(f"{x:>12,}" for x in row))
     return "\n".join(lines)

@@ -7,16 +7,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import keras
 from model.bundle import Bundle, BundleConfig, write_bundle
 from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
@@ -110,9 +109,7 @@ def label_names(values: list[str], names: str | None) -> list[str]:
     return given
 
 
-def evaluate_tokens(
-    predictor: Predictor, tokens: list[list[Token]], true_labels: list[str]
-) -> tuple[dict, list[str]]:
+def evaluate_tokens(predictor: Predictor, tokens: list[list[Token]], true_labels: list[str]) -> tuple[dict, list[str]]:
     predictions = predictor.predict_encoded([predictor.encode(row) for row in tokens])
     predicted = [p.label for p in predictions]
     return classification_report(true_labels, predicted, predictor.labels), predicted
@@ -256,11 +253,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test", type=Path, help="labelled file to evaluate the finished model on")
     parser.add_argument("--text-column", default="document")
     parser.add_argument("--label-column", default="label")
-    parser.add_argument("--label-names", help="comma-separated names for the label values in sorted order, e.g. negative,positive")
-    parser.add_argument("--tokenizer", default=defaults.tokenizer, help="okt (default), komoran, hannanum, kkma or mecab")
+    parser.add_argument(
+        "--label-names", help="comma-separated names for the label values in sorted order, e.g. negative,positive"
+    )
+    parser.add_argument(
+        "--tokenizer", default=defaults.tokenizer, help="okt (default), komoran, hannanum, kkma or mecab"
+    )
     parser.add_argument("--norm", action=argparse.BooleanOptionalAction, default=True, help="Okt: normalise spelling")
-    parser.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems")
-    for name in ("max_len", "vocab_size", "min_count", "embedding_dim", "lstm_units", "attention_units", "epochs", "batch_size", "patience", "seed"):
+    parser.add_argument(
+        "--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems"
+    )
+    for name in (
+        "max_len",
+        "vocab_size",
+        "min_count",
+        "embedding_dim",
+        "lstm_units",
+        "attention_units",
+        "epochs",
+        "batch_size",
+        "patience",
+        "seed",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("embedding_dropout", "dropout", "learning_rate", "val_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
