@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from model.bundle import Bundle, BundleConfig, write_bundle
 from model.network import NetworkConfig, build_network
@@ -51,41 +53,40 @@ class TrainConfig:
     seed: int = 42
 
 
-class BucketedBatches(keras.utils.PyDataset):
-    """Batches of similar-length texts, each padded only to its length bucket."""
+def bucketed_batches(
+    ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None
+) -> tf.data.Dataset:
+    """Batches of similar-length texts, each padded only to its length bucket.
 
-    def __init__(self, ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None):
-        super().__init__()
-        self.ids, self.labels, self.batch_size = ids, labels, batch_size
-        self.buckets = length_buckets(max_len)
-        self.rng = np.random.default_rng(seed) if seed is not None else None
-        self.batches: list[np.ndarray] = []
-        self.on_epoch_end()
+    Texts are shuffled (when `seed` is given), sorted by length within pools of 32 batches, cut
+    into batches, and the batches shuffled again; every pass over the dataset reshuffles. The
+    signature leaves the length free, so buckets of any size reach the same traced step.
+    """
+    buckets = length_buckets(max_len)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    pool = batch_size * 32
 
-    def on_epoch_end(self) -> None:
-        order = np.arange(len(self.ids))
-        if self.rng is not None:
-            self.rng.shuffle(order)
-        pool = self.batch_size * 32
-        batches = []
+    def batches():
+        order = np.arange(len(ids))
+        if rng is not None:
+            rng.shuffle(order)
+        groups = []
         for start in range(0, len(order), pool):
-            part = sorted(order[start : start + pool], key=lambda i: len(self.ids[i]))
-            batches += [np.array(part[i : i + self.batch_size]) for i in range(0, len(part), self.batch_size)]
-        if self.rng is not None:
-            self.rng.shuffle(batches)
-        self.batches = batches
+            part = sorted(order[start : start + pool], key=lambda i: len(ids[i]))
+            groups += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        if rng is not None:
+            rng.shuffle(groups)
+        for rows in groups:
+            length = buckets[bisect.bisect_left(buckets, max(len(ids[i]) for i in rows))]
+            padded = np.full((len(rows), length), PAD_ID, dtype=np.int32)
+            for r, i in enumerate(rows):
+                padded[r, : len(ids[i])] = ids[i]
+            yield padded, labels[rows]
 
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.batches[index]
-        longest = max(len(self.ids[i]) for i in rows)
-        length = next(b for b in self.buckets if b >= longest)
-        padded = np.full((len(rows), length), PAD_ID, dtype=np.int32)
-        for r, i in enumerate(rows):
-            padded[r, : len(self.ids[i])] = self.ids[i]
-        return padded, self.labels[rows]
+    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    count = sum(-(-min(pool, len(ids) - start) // batch_size) for start in range(0, len(ids), pool))
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +185,8 @@ def train(
         metrics=["accuracy"],
         jit_compile=False,
     )
-    fit_data = BucketedBatches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
-    val_data = BucketedBatches(ids_of(val_rows), y[val_rows], config.batch_size * 2, config.max_len, None)
+    fit_data = bucketed_batches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
+    val_data = bucketed_batches(ids_of(val_rows), y[val_rows], config.batch_size * 2, config.max_len, None)
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", patience=config.patience, restore_best_weights=True, verbose=1
     )
