@@ -69,51 +69,61 @@ def _around_astral(morphs: Callable[[str], list[str]], text: str) -> list[str]:
 def align(text: str, morphemes: Sequence[str]) -> list[Token]:
     """Give every morpheme a span in `text`.
 
-    A morpheme that occurs verbatim at or just after the cursor (within the current word or the
-    next one) takes that span. A morpheme the tagger rewrote (stemmed, normalised, conjugated)
-    is not in the text; it takes the gap of unclaimed characters before the next aligned morpheme,
-    or, when there is no gap, the span of the token before it. Whitespace morphemes are dropped.
+    A morpheme found verbatim after the cursor, within the current word or the next one, takes
+    that span; each consecutive miss widens the search by one word so a run of rewritten words
+    cannot derail the rest. A morpheme the tagger rewrote (stemmed, normalised, conjugated) is not
+    in the text: see `_fill_gaps`. Whitespace morphemes are dropped.
     """
     morphemes = [m for m in morphemes if m.strip()]
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    positions: list[tuple[int, int] | None] = []
-    cursor = 0
-    word_index = 0
+    spans: list[tuple[int, int] | None] = []
+    cursor = word_index = misses = 0
     for morpheme in morphemes:
         while word_index < len(words) and words[word_index][1] <= cursor:
             word_index += 1
-        if not morpheme or word_index >= len(words):
-            positions.append(None)
-            continue
-        window_end = words[min(word_index + 1, len(words) - 1)][1]
-        found = text.find(morpheme, max(cursor, words[word_index][0]), window_end)
+        found = -1
+        if word_index < len(words):
+            window_end = words[min(word_index + 1 + misses, len(words) - 1)][1]
+            found = text.find(morpheme, max(cursor, words[word_index][0]), window_end)
         if found < 0:
-            positions.append(None)
+            misses += 1
+            spans.append(None)
             continue
-        positions.append((found, found + len(morpheme)))
+        misses = 0
+        spans.append((found, found + len(morpheme)))
         cursor = found + len(morpheme)
-    return _fill_gaps(text, morphemes, positions)
+    _fill_gaps(text, spans)
+    return [Token(text[s[0] : s[1]], s[0], s[1], m) for m, s in zip(morphemes, spans) if s is not None]
 
 
-def _fill_gaps(text: str, morphemes: Sequence[str], positions: list[tuple[int, int] | None]) -> list[Token]:
-    tokens: list[Token] = []
-    previous_end = 0
-    for index, (morpheme, span) in enumerate(zip(morphemes, positions)):
-        if span is None:
-            next_start = next((p[0] for p in positions[index + 1 :] if p is not None), len(text))
-            gap = text[previous_end:next_start]
-            stripped_start = previous_end + (len(gap) - len(gap.lstrip()))
-            stripped_end = previous_end + len(gap.rstrip())
-            if stripped_end > stripped_start:
-                span = (stripped_start, stripped_end)
-            elif tokens:
-                span = (tokens[-1].start, tokens[-1].end)
+def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
+    """Give each run of unaligned morphemes the words between its aligned neighbours, in order.
+
+    With as many morphemes as words each takes one word; with fewer, each takes a group of words;
+    with more, neighbours share a word (Komoran's 했다 -> 하/았/다 gives 했, 했, 다). With no
+    characters in between, a morpheme shares the span of the token before (or after) it.
+    """
+    index = 0
+    while index < len(spans):
+        if spans[index] is not None:
+            index += 1
+            continue
+        run_end = index
+        while run_end < len(spans) and spans[run_end] is None:
+            run_end += 1
+        gap_start = spans[index - 1][1] if index else 0  # type: ignore[index]
+        gap_end = spans[run_end][0] if run_end < len(spans) else len(text)  # type: ignore[index]
+        pieces = [(m.start(), m.end()) for m in _WORD.finditer(text, gap_start, gap_end)]
+        count = run_end - index
+        neighbour = spans[index - 1] if index else (spans[run_end] if run_end < len(spans) else None)
+        for j in range(count):
+            if pieces:
+                first = j * len(pieces) // count
+                last = max(first + 1, (j + 1) * len(pieces) // count)
+                spans[index + j] = (pieces[first][0], pieces[last - 1][1])
             else:
-                continue
-        else:
-            previous_end = span[1]
-        tokens.append(Token(text=text[span[0] : span[1]], start=span[0], end=span[1], form=morpheme))
-    return tokens
+                spans[index + j] = neighbour
+        index = run_end
 
 
 class MorphTokenizer:

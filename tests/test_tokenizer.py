@@ -69,6 +69,19 @@ def test_rewritten_morphemes_take_the_gap() -> None:
     assert [(t.text, t.form) for t in tokens] == [("했", "하"), ("했", "았"), ("다", "다")]
 
 
+def test_a_run_of_rewritten_words_keeps_one_word_each() -> None:
+    text = "재미있었고 슬펐고 웃겼고 좋았다 정말 최고였다 배우들이 연기를 잘했다"
+    tokens = MorphTokenizer("okt", {"norm": True, "stem": True}).tokenize(text)
+    assert [t.text for t in tokens[:5]] == ["재미있었고", "슬펐고", "웃겼고", "좋았다", "정말"]
+    assert all(" " not in t.text for t in tokens)
+    assert tokens[-1].text == "했다" and tokens[-1].form == "하다"
+
+
+def test_more_words_than_rewritten_morphemes_are_grouped() -> None:
+    tokens = align("가 나 다 라", ["가", "X", "라"])
+    assert [t.text for t in tokens] == ["가", "나 다", "라"]
+
+
 def test_whitespace_only_and_empty_texts_have_no_tokens(okt: MorphTokenizer) -> None:
     assert okt.tokenize("") == []
     assert okt.tokenize(" \n\t ") == []

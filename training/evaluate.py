@@ -1,6 +1,7 @@
 """Evaluate a bundle on a labelled file: accuracy, macro-F1, per-class scores, confusion matrix.
 
 python -m training.evaluate --bundle model/default --data ../shared/data/nsmc/ratings_test.txt --json out.json
+python -m training.evaluate --bundle model/default --data FILE --faithfulness --faithfulness-limit 5000
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from model.bundle import BundleError
 from model.predictor import Predictor
 from training.data import DataError, LabelledTexts, read_labelled
+from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
 from training.progress import cli_logger
 
@@ -42,7 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")
+    parser.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also test whether attention is a faithful explanation (comprehensiveness and sufficiency of its "
+        "top 10/20/50%% tokens, against random and gradient x input rankings)",
+    )
+    parser.add_argument("--faithfulness-json", type=Path, help="write the faithfulness table as JSON here")
+    parser.add_argument(
+        "--faithfulness-limit", type=int, help="measure faithfulness on a seeded random sample of this many texts"
+    )
     args = parser.parse_args(argv)
+    if (args.faithfulness_json or args.faithfulness_limit is not None) and not args.faithfulness:
+        parser.error("--faithfulness-json and --faithfulness-limit need --faithfulness")
+    if args.faithfulness_limit is not None and args.faithfulness_limit < 1:
+        parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
     log = cli_logger("evaluate")
     try:
         data = read_labelled(args.data, args.text_column, args.label_column)
@@ -60,6 +76,22 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
         log.info("metrics written to %s", args.json)
+    if args.faithfulness:
+        sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
+        log.info("faithfulness: deleting top-ranked tokens from %s texts", f"{sample:,}")
+        table = faithfulness(
+            predictor,
+            data.texts,
+            limit=args.faithfulness_limit,
+            progress=lambda done, total: log.info("faithfulness: %s/%s texts", f"{done:,}", f"{total:,}"),
+        )
+        table["bundle_version"] = predictor.version
+        table["data"] = data.fingerprint()
+        sys.stdout.write(format_faithfulness(table) + "\n")
+        if args.faithfulness_json:
+            args.faithfulness_json.parent.mkdir(parents=True, exist_ok=True)
+            args.faithfulness_json.write_text(json.dumps(table, ensure_ascii=False, indent=2), "utf-8")
+            log.info("faithfulness table written to %s", args.faithfulness_json)
     return 0
 
 

@@ -80,13 +80,11 @@ def _chunk_drops(
     plan = []
     for index, ids in enumerate(sequences):
         n = len(ids)
-        rankings = {
-            "attention": lambda: [full[index][1][:n]],
-            "gradient_x_input": lambda: [gradients[index][0][:n]],
-            "random": lambda: [rng.random(n) for _ in range(random_draws)],
-        }
         for method in methods:
-            draws = rankings[method]()
+            if method == "random":
+                draws = [rng.random(n) for _ in range(random_draws)]
+            else:
+                draws = [full[index][1][:n] if method == "attention" else gradients[index][0][:n]]
             for scores in draws:
                 for k in ks:
                     deleted, kept = split_top(ids, scores, top_count(k, n))

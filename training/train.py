@@ -48,6 +48,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 128
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     val_fraction: float = 0.1
     patience: int = 1
     seed: int = 42
@@ -180,7 +181,7 @@ def train(
     )
     classifier, explainer = build_network(network)
     classifier.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=False,
@@ -197,6 +198,7 @@ def train(
         validation_data=val_data,
         epochs=config.epochs,
         callbacks=[stopper],
+        shuffle=False,  # bucketed_batches shuffles itself
         verbose=2 if quiet or not sys.stderr.isatty() else 1,
     ).history
     timings["fit_s"] = time.perf_counter() - stage
@@ -277,7 +279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "seed",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("embedding_dropout", "dropout", "learning_rate", "val_fraction"):
+    for name in ("embedding_dropout", "dropout", "learning_rate", "weight_decay", "val_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
     parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")

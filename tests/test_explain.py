@@ -1,0 +1,108 @@
+"""The explain CLI: terminal colours, a PNG with real Hangul glyphs, an escaped standalone HTML page."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from model.predictor import Predictor
+from tests.conftest import ROOT
+from training import explain as explain_cli
+from training.explain import HIGH, explain, format_weight, korean_font, render_html, write_png
+
+TEXT = '이 영화 정말 재밌었어요!! <b>배우</b> & "연기" 최고'
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MISSING_GLYPH = r"Glyph .* missing from font"
+
+
+@pytest.fixture(scope="module")
+def outputs(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """Run the CLI in-process once with missing glyphs turned into errors; returns (stdout, png, html)."""
+    out = tmp_path_factory.mktemp("explain")
+    stdout = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(stdout):
+        warnings.filterwarnings("error", message=MISSING_GLYPH)
+        code = explain_cli.main(
+            ["--bundle", str(tiny_bundle), TEXT, "--png", str(out / "x.png"), "--html", str(out / "x.html")]
+        )
+    assert code == 0
+    return stdout.getvalue(), out / "x.png", out / "x.html"
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle: Path) -> Predictor:
+    return Predictor.load(tiny_bundle, tokenizer_workers=1)
+
+
+def test_terminal_shows_label_probabilities_and_coloured_tokens(outputs: tuple[str, Path, Path]) -> None:
+    printed = outputs[0]
+    plain = ANSI.sub("", printed)
+    assert re.search(r"label: (negative|positive)", plain)
+    assert "negative 0." in plain and "positive 0." in plain
+    assert "48;2;" in printed  # 24-bit background colours
+    for word in ("영화", "배우", "연기", "최고"):
+        assert word in plain
+    assert TEXT in plain  # the whole text, in order, once the colours are stripped
+
+
+def test_png_is_written_with_hangul_glyphs(outputs: tuple[str, Path, Path]) -> None:
+    png = outputs[1]
+    assert korean_font() is not None
+    assert png.stat().st_size > 10_000
+    with Image.open(png) as image:
+        pixels = image.convert("RGB")
+        assert pixels.width == explain_cli.WIDTH and pixels.height > 150
+        colours = pixels.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 50  # text, boxes and colour bar, not a blank canvas
+    assert any(sum(abs(a - b) for a, b in zip(rgb, HIGH)) < 30 for _, rgb in colours)  # a strongest-token box
+
+
+def test_missing_glyph_check_catches_a_font_without_hangul(
+    predictor: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(explain_cli, "korean_font", lambda: None)
+    with pytest.warns(UserWarning, match=MISSING_GLYPH):
+        write_png(explain(predictor, "영화 최고"), tmp_path / "tofu.png")
+
+
+def test_html_is_standalone_escaped_and_has_every_weight(outputs: tuple[str, Path, Path], predictor: Predictor) -> None:
+    page = outputs[2].read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert "<b>" not in page and "</b>" not in page
+    assert not re.search(r"(src|href)=|<link|<script|url\(", page)  # no external assets
+    explanation = explain(predictor, TEXT)
+    for segment in explanation.segments:
+        assert html.escape(segment.text, quote=True) in page
+        assert f'title="{html.escape(segment.describe(), quote=True)}"' in page
+        for _, weight in segment.parts:
+            assert format_weight(weight) in page
+    assert "&lt;" in page and "&amp;" in page and "&quot;" in page
+
+
+def test_text_past_the_length_limit_is_marked_unread(predictor: Predictor) -> None:
+    explanation = explain(predictor, " ".join(["영화"] * (predictor.max_len + 3)))
+    assert explanation.truncated
+    assert [segment.read for segment in explanation.segments].count(False) == 3
+    assert "not read" in render_html(explanation)
+
+
+def test_missing_bundle_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "training.explain", "--bundle", str(tmp_path / "nowhere"), "영화"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot load the model bundle" in result.stderr and "nowhere" in result.stderr
+    assert "--bundle" in result.stderr and not result.stdout
