@@ -24,6 +24,7 @@ from model.predictor import Predictor, length_buckets
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
 from model.vocab import PAD_ID, Vocabulary
 from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values
+from training.embeddings import word2vec_matrix
 from training.metrics import classification_report, format_report
 from training.progress import cli_logger
 from training.reports import plot_confusion_matrix, plot_learning_curve
@@ -43,14 +44,15 @@ class TrainConfig:
     lstm_units: int = 128
     attention: str = "additive"
     attention_units: int = 64
-    embedding_dropout: float = 0.2
-    dropout: float = 0.4
-    epochs: int = 5
+    embedding_dropout: float = 0.4
+    dropout: float = 0.5
+    epochs: int = 6
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    pretrain_embeddings: bool = True
     val_fraction: float = 0.1
-    patience: int = 1
+    patience: int = 2
     seed: int = 42
 
 
@@ -180,6 +182,12 @@ def train(
         dropout=config.dropout,
     )
     classifier, explainer = build_network(network)
+    if config.pretrain_embeddings:
+        stage = time.perf_counter()
+        documents = [[t.form for t in tokens[i]] for i in train_rows]
+        matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
+        explainer.get_layer("embedding").set_weights([matrix])
+        timings["word2vec_s"] = time.perf_counter() - stage
     classifier.compile(
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss="sparse_categorical_crossentropy",
@@ -281,6 +289,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("embedding_dropout", "dropout", "learning_rate", "weight_decay", "val_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument(
+        "--pretrain-embeddings",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.pretrain_embeddings,
+        help="start the embedding from word2vec vectors trained on the training texts",
+    )
     parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
     parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
