@@ -14,6 +14,9 @@ _OKT_OPTIONS = {"norm", "stem"}
 _WORD = re.compile(r"\S+")
 _ASTRAL = re.compile("([\U00010000-\U0010ffff]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
 log = logging.getLogger(__name__)
+# Unicode spaces (U+3000 and friends) become ASCII spaces before tagging: Okt drops the word after an
+# ideographic space. One character for one, so spans in the original text stay valid.
+_SPACES = {code: " " for code in range(0x110000) if chr(code).isspace() and code != 0x20}
 _tagger_lock = threading.Lock()
 
 
@@ -147,7 +150,7 @@ class MorphTokenizer:
         if not text.strip():
             return []
         try:
-            morphemes = self._morphemes(text)
+            morphemes = self._morphemes(text.translate(_SPACES))
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
             morphemes = text.split()

@@ -82,6 +82,13 @@ def test_more_words_than_rewritten_morphemes_are_grouped() -> None:
     assert [t.text for t in tokens] == ["가", "나 다", "라"]
 
 
+def test_unicode_spaces_do_not_swallow_words(okt: MorphTokenizer) -> None:
+    text = "\u3000전각 공백\u00a0그리고\u2003엠"
+    tokens = okt.tokenize(text)
+    assert [t.text for t in tokens] == ["전각", "공백", "그리고", "엠"]
+    assert_spans_point_at_text(text, tokens)
+
+
 def test_whitespace_only_and_empty_texts_have_no_tokens(okt: MorphTokenizer) -> None:
     assert okt.tokenize("") == []
     assert okt.tokenize(" \n\t ") == []

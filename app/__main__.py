@@ -1,0 +1,37 @@
+"""`python -m app [--host H] [--port P]`: serve the app with uvicorn and JSON logs (defaults from settings)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import uvicorn
+
+from app.log import logging_config
+from app.settings import get_settings
+
+LEVELS = ["critical", "error", "warning", "info", "debug"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("--host", default=settings.HOST, help=f"interface to bind (default {settings.HOST})")
+    parser.add_argument("--port", type=int, default=settings.PORT, help=f"port (default {settings.PORT})")
+    parser.add_argument("--log-level", choices=LEVELS, default=settings.LOG_LEVEL, help="log level")
+    args = parser.parse_args(argv)
+
+    from app.main import app  # after argument parsing, so --help does not import TensorFlow
+
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=logging_config(args.log_level),
+        log_level=args.log_level,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

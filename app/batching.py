@@ -1,0 +1,180 @@
+"""Micro-batching: concurrent single-text requests share one model call.
+
+One `predict` call on 32 texts costs far less than 32 calls on one text each (one network dispatch
+and padded matrix instead of 32, fewer JVM round trips), so a request waits a few milliseconds for
+others to join it. The model always runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import anyio
+
+from model.predictor import Prediction
+
+log = logging.getLogger(__name__)
+
+
+class SupportsPredict(Protocol):
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher is not running (the service is starting or shutting down)."""
+
+
+class Batched(NamedTuple):
+    prediction: Prediction
+    batch_size: int  # how many texts ran in the same model call
+
+
+@dataclass
+class _Job:
+    predictor: SupportsPredict
+    text: str
+    future: asyncio.Future[Batched] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class MicroBatcher:
+    """Gathers `submit`ted texts into batches of up to `max_size`, waiting at most `max_wait_s` for a batch to fill.
+
+    At most `threads` model calls run at once (micro-batches and direct `run` calls together; more than
+    the core count only adds contention). A new micro-batch is gathered only when a thread is free, so
+    requests arriving while the model is busy join the next batch instead of queueing one by one. Each
+    caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
+    and the worker goes on with the next one.
+    """
+
+    def __init__(self, max_size: int, max_wait_s: float, threads: int = 2):
+        if max_size < 1 or max_wait_s < 0 or threads < 1:
+            raise ValueError(f"bad MicroBatcher({max_size=}, {max_wait_s=}, {threads=})")
+        self.max_size = max_size
+        self.max_wait_s = max_wait_s
+        self.threads = threads
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    def start(self) -> None:
+        """Start the worker task on the running event loop."""
+        if self._worker is not None:
+            raise RuntimeError("MicroBatcher.start() called twice")
+        self._queue = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self.threads)
+        self._limiter = anyio.CapacityLimiter(self.threads)
+        self._worker = asyncio.create_task(self._work(), name="micro-batcher")
+        self._worker.add_done_callback(_report_crash)
+
+    async def stop(self) -> None:
+        """Stop gathering, let the batches already running answer, and fail the callers still queued."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        worker.cancel()
+        with suppress(asyncio.CancelledError):
+            await worker
+        await asyncio.gather(*self._batches, return_exceptions=True)
+        assert self._queue is not None
+        while not self._queue.empty():
+            _fail([self._queue.get_nowait()], BatcherClosed("the service is shutting down"))
+
+    async def submit(self, predictor: SupportsPredict, text: str) -> Batched:
+        """Predict one text as part of the next micro-batch."""
+        if not self.running:
+            raise BatcherClosed("the model worker is not running")
+        assert self._queue is not None
+        job = _Job(predictor, text)
+        self._queue.put_nowait(job)
+        return await job.future
+
+    async def run(self, predictor: SupportsPredict, texts: Sequence[str]) -> list[Prediction]:
+        """Predict a whole batch in one call, off the event loop (no waiting for others)."""
+        if not self.running:
+            raise BatcherClosed("the model worker is not running")
+        return await self._predict(predictor, list(texts))
+
+    async def _predict(self, predictor: SupportsPredict, texts: list[str]) -> list[Prediction]:
+        predictions = await anyio.to_thread.run_sync(predictor.predict, texts, limiter=self._limiter)
+        if len(predictions) != len(texts):
+            raise RuntimeError(f"predict returned {len(predictions)} predictions for {len(texts)} texts")
+        return predictions
+
+    async def _work(self) -> None:
+        assert self._queue is not None and self._slots is not None
+        while True:
+            await self._slots.acquire()
+            jobs: list[_Job] = []
+            try:
+                await self._gather(self._queue, jobs)
+            except asyncio.CancelledError:
+                self._slots.release()
+                _fail(jobs, BatcherClosed("the service is shutting down"))
+                raise
+            batch = asyncio.create_task(self._run_batch(jobs))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batches.discard)
+
+    async def _gather(self, queue: asyncio.Queue[_Job], jobs: list[_Job]) -> None:
+        """Wait for one job, then take more until the batch is full or `max_wait_s` has passed.
+
+        Jobs go straight into `jobs` so that a cancelled worker can still answer their callers.
+        """
+        jobs.append(await queue.get())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while len(jobs) < self.max_size:
+            if not queue.empty():
+                jobs.append(queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    jobs.append(await queue.get())
+            except TimeoutError:
+                break
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        """Run the jobs whose callers still wait, one model call per predictor (there is normally one)."""
+        assert self._slots is not None
+        try:
+            groups: dict[int, list[_Job]] = {}
+            for job in jobs:
+                if not job.future.done():  # a caller that went away is skipped
+                    groups.setdefault(id(job.predictor), []).append(job)
+            for group in groups.values():
+                try:
+                    predictions = await self._predict(group[0].predictor, [job.text for job in group])
+                except Exception as error:
+                    log.warning("a micro-batch of %d texts failed: %s: %s", len(group), type(error).__name__, error)
+                    _fail(group, error)
+                    continue
+                for job, prediction in zip(group, predictions, strict=True):
+                    if not job.future.done():
+                        job.future.set_result(Batched(prediction, len(group)))
+        finally:
+            self._slots.release()
+
+
+def _fail(jobs: list[_Job], error: BaseException) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error)
+
+
+def _report_crash(worker: asyncio.Task[None]) -> None:
+    if not worker.cancelled() and worker.exception() is not None:
+        log.error("the micro-batch worker stopped; predictions will answer 503", exc_info=worker.exception())

@@ -1,0 +1,79 @@
+"""Exception handlers: every error is JSON `{"detail": ...}` that says what was wrong."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.batching import BatcherClosed
+
+log = logging.getLogger("app.errors")
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def describe_errors(errors: Sequence[Any], request: Request) -> list[dict[str, Any]]:
+    """Pydantic's errors as {loc, msg, type}, without echoing the input, with clearer whole-body messages."""
+    described = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        kind = error.get("type", "value_error")
+        msg = error.get("msg", "invalid value")
+        if kind == "json_invalid":
+            position = loc[1] if len(loc) > 1 else "?"
+            reason = (error.get("ctx") or {}).get("error", "decode error")
+            msg, loc = f"request body is not valid JSON: {reason} at character {position}", ["body"]
+        elif loc == ["body"] and kind == "missing":
+            msg = "request body is missing; send a JSON object"
+        elif loc == ["body"] and not _is_json(request):
+            msg = "request body must be JSON sent with Content-Type: application/json"
+        elif loc == ["body"]:
+            msg = "request body must be a JSON object"
+        described.append({"loc": loc, "msg": msg, "type": kind})
+    return described
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one {loc, msg, type} per problem."""
+    return JSONResponse({"detail": describe_errors(exc.errors(), request)}, status_code=422)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Like FastAPI's handler, but 404, 405 and undecodable bodies (400) say what was wrong."""
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route for {request.method} {request.url.path}; see /docs for the API"
+    elif exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        error = exc.__cause__
+        detail = f"request body is not valid JSON: it is not UTF-8 ({error.reason} at byte {error.start})"
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        allowed = (exc.headers or {}).get("Allow", "?")
+        detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def batcher_closed_handler(request: Request, exc: BatcherClosed) -> JSONResponse:
+    """503: a request raced the shutdown; another replica (or a retry after restart) can answer it."""
+    return JSONResponse({"detail": f"service unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Safety net: a bug answers a JSON 500 (and is logged) instead of a bare text page."""
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(BatcherClosed, batcher_closed_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)

@@ -1,0 +1,131 @@
+"""Pure ASGI middleware: request body size limit and structured access logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("app.access")
+_ACCESS_FIELDS = "access_log_fields"
+
+
+def add_access_log_fields(request: Request, **fields: Any) -> None:
+    """Attach fields (batch size, ...) to this request's access log line."""
+    request.scope.setdefault("state", {}).setdefault(_ACCESS_FIELDS, {}).update(fields)
+
+
+async def send_json(
+    send: Send, status: int, content: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer from middleware, where no Response class or exception handler is in reach."""
+    body = json.dumps(content, ensure_ascii=False).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 for a body over `max_bytes` before anything parses it.
+
+    A declared Content-Length over the limit is refused without reading the body; otherwise the body
+    is read (counting chunked/streamed bytes) up to the limit and replayed to the app, so no handler
+    ever sees a partial or oversized body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self, size: str) -> dict[str, str]:
+        return {"detail": f"request body is {size}; the limit is {self.max_bytes} bytes"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await send_json(send, 413, self._too_large(f"{declared} bytes"), [(b"connection", b"close")])
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; there is no one to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await send_json(send, 413, self._too_large(f"over {self.max_bytes} bytes"), [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class AccessLogMiddleware:
+    """Log one JSON line per request on `app.access`: method, path, status, latency_ms and handler fields."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+        state = scope.setdefault("state", {})
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                **state.get(_ACCESS_FIELDS, {}),
+            }
+            access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={"fields": fields})

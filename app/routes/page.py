@@ -1,0 +1,18 @@
+"""The attention viewer page: one static HTML page whose script calls the public API (no CDN, works offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter(tags=["page"])
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    """The viewer: a text box, examples, and each result as a heat map over the user's own text."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")

@@ -1,0 +1,154 @@
+"""Request and response bodies of the HTTP API (what `/docs` and `/openapi.json` describe)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from model.predictor import Prediction, Predictor
+
+EXAMPLE_TEXT = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
+EXAMPLE_TEXTS = ["배우들 연기가 정말 좋았어요 ㅋㅋ", "스토리가 너무 지루하고 뻔했다", "음악은 좋았는데 결말이 아쉽네요"]
+
+
+def _check_text(value: object) -> object:
+    """Reject texts the model cannot answer meaningfully, with a message that says why."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise PydanticCustomError("blank_text", "text must not be empty or only whitespace")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PydanticCustomError(
+                "invalid_unicode", "text contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode"
+            ) from None
+    return value
+
+
+Text = Annotated[
+    str,
+    BeforeValidator(_check_text),
+    Field(min_length=1, description="A text to classify (limit: MAX_TEXT_CHARS characters, 2000 by default)."),
+]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": EXAMPLE_TEXT}]})
+
+    text: Text
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"texts": EXAMPLE_TEXTS}]})
+
+    texts: list[Text] = Field(
+        min_length=1, description="Texts to classify, answered in the same order (limit: MAX_BATCH_TEXTS, 64)."
+    )
+
+
+class TokenOut(BaseModel):
+    text: str = Field(description="The token exactly as it appears in the submitted text: `text[start:end]`.")
+    start: int = Field(ge=0, description="Start offset in the submitted text, in Unicode code points.")
+    end: int = Field(ge=0, description="End offset (exclusive), in Unicode code points.")
+    attention: float = Field(ge=0, le=1, description="Attention weight; the weights of one text sum to 1.")
+    oov: bool = Field(description="The token is not in the model's vocabulary.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class PredictionOut(BaseModel):
+    label: str = Field(examples=["positive"])
+    probabilities: dict[str, float] = Field(description="Probability of every label.")
+    tokens: list[TokenOut]
+    truncated: bool = Field(description="The text had more tokens than the model reads (max_len); the rest got 0.")
+    model: ModelRef
+
+    @classmethod
+    def from_prediction(cls, prediction: Prediction, model: ModelRef) -> PredictionOut:
+        return cls(
+            label=prediction.label,
+            probabilities=prediction.probabilities,
+            tokens=[
+                TokenOut(text=t.text, start=t.start, end=t.end, attention=t.attention, oov=t.oov)
+                for t in prediction.tokens
+            ],
+            truncated=prediction.truncated,
+            model=model,
+        )
+
+
+class BatchPredictionOut(BaseModel):
+    predictions: list[PredictionOut] = Field(description="One prediction per text, in request order.")
+
+
+class TokenizerInfo(BaseModel):
+    name: str
+    options: dict[str, Any]
+
+
+class EvaluationSummary(BaseModel):
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    n: int | None = Field(None, description="Number of evaluated texts.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    created_at: str | None
+    labels: list[str]
+    tokenizer: TokenizerInfo
+    max_len: int = Field(description="Tokens the model reads per text; later tokens get attention 0.")
+    vocab_size: int
+    network: dict[str, Any]
+    training_data: dict[str, Any] = Field(description="Fingerprint (file, sha256, rows) of the training data.")
+    evaluation: dict[str, EvaluationSummary] = Field(description="Accuracy and macro F1 per split (validation, test).")
+    metrics: dict[str, Any] = Field(description="Every metric recorded at training time.")
+
+    @classmethod
+    def from_predictor(cls, predictor: Predictor, model: ModelRef) -> ModelInfo:
+        bundle = predictor.bundle
+        metrics = bundle.metrics
+        return cls(
+            name=model.name,
+            version=model.version,
+            created_at=bundle.manifest.get("created_at"),
+            labels=predictor.labels,
+            tokenizer=TokenizerInfo(
+                name=bundle.config.tokenizer["name"], options=bundle.config.tokenizer.get("options") or {}
+            ),
+            max_len=predictor.max_len,
+            vocab_size=len(bundle.vocab),
+            network=bundle.config.network,
+            training_data=bundle.manifest.get("data") or {},
+            evaluation={
+                split: EvaluationSummary.model_validate(metrics[split])
+                for split in ("validation", "test")
+                if isinstance(metrics.get(split), dict)
+            },
+            metrics=metrics,
+        )
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"] = "ready"
+    model: ModelRef
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is, e.g. ['body', 'texts', 2].")
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[ErrorItem] = Field(description="What was wrong: a sentence, or one item per invalid field.")

@@ -1,0 +1,61 @@
+"""Service configuration: one `Settings` object read from environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is read from the environment variable of the same name."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    MODEL_DIR: Path = Field(REPO_ROOT / "model" / "default", description="Model bundle directory to serve.")
+    MODEL_NAME: str | None = Field(
+        None, min_length=1, max_length=100, description="Model name in answers; default: the bundle directory name."
+    )
+    HOST: str = Field("127.0.0.1", min_length=1, description="Interface `python -m app` binds to.")
+    PORT: int = Field(8000, gt=0, lt=65536, description="Port `python -m app` listens on.")
+    LOG_LEVEL: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; empty turns CORS off."
+    )
+    MAX_TEXT_CHARS: int = Field(2000, gt=0, le=100_000, description="Longest text accepted, in characters.")
+    MAX_BATCH_TEXTS: int = Field(64, gt=0, le=10_000, description="Most texts accepted by /v1/predict/batch.")
+    MAX_BODY_BYTES: int = Field(262_144, gt=0, description="Largest request body accepted, in bytes (413 above).")
+    MICROBATCH_MAX_SIZE: int = Field(32, gt=0, le=1024, description="Most single requests run as one model batch.")
+    MICROBATCH_MAX_WAIT_MS: float = Field(
+        5.0, ge=0, le=1000, description="How long a single request may wait for others to join its batch."
+    )
+    TOKENIZER_WORKERS: int = Field(2, gt=0, le=64, description="Threads the tokenizer uses for large batches.")
+    LOG_REQUEST_TEXT: bool = Field(False, description="Include request texts in access logs (privacy: off).")
+
+    @field_validator("MODEL_DIR")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _lowercase_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

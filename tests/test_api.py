@@ -1,0 +1,415 @@
+"""The HTTP API in process: every route, every error, with the real Predictor on the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from app.deps import get_predictor
+from app.main import create_app
+from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
+from app.settings import Settings
+from model.bundle import BundleError
+
+KOREAN = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
+ODD_TEXTS = [
+    "  앞뒤 공백  ",
+    "줄\n바꿈\r\n그리고\t탭",
+    "이모지 😀👍 섞인 문장 최고",
+    "NFD 한글: \u1112\u1161\u11ab\u1100\u1173\u11af",
+    "zero\u200bwidth 공백 없는 띄어쓰기",
+    "ㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋ",
+    "English only, no Hangul!",
+    "\u3000전각 공백",
+    "!!!",
+]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_bundle: Path) -> Iterator[TestClient]:
+    # raise_server_exceptions=False: a 500 must show up as a response the tests can assert on.
+    with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)), raise_server_exceptions=False) as client:
+        yield client
+
+
+def predict(client: TestClient, text: str) -> dict:
+    response = client.post("/v1/predict", json={"text": text})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_well_formed(text: str, prediction: dict, labels: list[str]) -> None:
+    assert prediction["label"] in labels
+    assert set(prediction["probabilities"]) == set(labels)
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
+    for token in prediction["tokens"]:
+        assert text[token["start"] : token["end"]] == token["text"]
+    if prediction["tokens"]:
+        assert sum(t["attention"] for t in prediction["tokens"]) == pytest.approx(1.0, abs=1e-5)
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+def test_predict_answers_label_probabilities_and_attention(client: TestClient, tiny_bundle: Path) -> None:
+    prediction = predict(client, KOREAN)
+    assert_well_formed(KOREAN, prediction, ["negative", "positive"])
+    assert len(prediction["tokens"]) >= 5 and prediction["truncated"] is False
+    assert set(prediction["tokens"][0]) == {"text", "start", "end", "attention", "oov"}
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert prediction["model"] == {"name": tiny_bundle.name, "version": manifest["version"]}
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_token_offsets_index_the_text_as_submitted(client: TestClient, text: str) -> None:
+    assert_well_formed(text, predict(client, text), ["negative", "positive"])
+
+
+def test_long_text_is_truncated_not_refused(client: TestClient) -> None:
+    text = ("정말 재밌는 영화 " * 400)[:2000]
+    prediction = predict(client, text)
+    assert prediction["truncated"] is True
+    assert_well_formed(text, prediction, ["negative", "positive"])
+    assert prediction["tokens"][-1]["attention"] == 0.0
+
+
+def test_batch_keeps_request_order_and_equals_single_predictions(client: TestClient) -> None:
+    texts = [KOREAN, "최악의 영화. 시간 아깝다 ㅡㅡ", "ㅋ", KOREAN, *ODD_TEXTS[:3]]
+    response = client.post("/v1/predict/batch", json={"texts": texts})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == len(texts)
+    for text, batched in zip(texts, predictions, strict=True):
+        single = predict(client, text)
+        assert batched["label"] == single["label"]
+        assert np.allclose(list(batched["probabilities"].values()), list(single["probabilities"].values()), atol=1e-5)
+        assert [t["text"] for t in batched["tokens"]] == [t["text"] for t in single["tokens"]]
+        assert np.allclose([t["attention"] for t in batched["tokens"]], [t["attention"] for t in single["tokens"]])
+        assert_well_formed(text, batched, ["negative", "positive"])
+
+
+def test_batch_at_the_limit_is_accepted(client: TestClient) -> None:
+    response = client.post("/v1/predict/batch", json={"texts": [f"영화 {i}점" for i in range(64)]})
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 64
+
+
+def test_model_info_describes_the_bundle(client: TestClient, tiny_bundle: Path) -> None:
+    response = client.get("/v1/model")
+    assert response.status_code == 200
+    info = response.json()
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    assert info["name"] == tiny_bundle.name and info["version"] == manifest["version"]
+    assert info["created_at"] == manifest["created_at"]
+    assert info["labels"] == ["negative", "positive"]
+    assert info["tokenizer"]["name"] == "okt" and isinstance(info["tokenizer"]["options"], dict)
+    assert info["max_len"] > 0 and info["vocab_size"] == len(
+        json.loads((tiny_bundle / "vocab.json").read_text())["tokens"]
+    )
+    assert info["training_data"] == manifest["data"]
+    assert info["evaluation"]["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert info["evaluation"]["validation"]["macro_f1"] == metrics["validation"]["macro_f1"]
+    assert info["metrics"] == metrics
+
+
+def test_health_and_readiness_after_startup(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_docs_and_openapi_show_korean_examples(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text and "/openapi.json" in docs.text
+    raw = client.get("/openapi.json")
+    assert EXAMPLE_TEXT.encode() in raw.content  # UTF-8, not \u escapes
+    schemas = raw.json()["components"]["schemas"]
+    assert schemas["PredictRequest"]["examples"] == [{"text": EXAMPLE_TEXT}]
+    assert schemas["BatchPredictRequest"]["examples"] == [{"texts": EXAMPLE_TEXTS}]
+    paths = raw.json()["paths"]
+    assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/readyz"} <= set(paths)
+
+
+# --- errors: every one JSON, 4xx, saying what was wrong -------------------------------------------
+
+BAD_REQUESTS = [
+    # (path, request kwargs, status, loc, message fragment)
+    ("/v1/predict", {"json": {"text": ""}}, 422, ["body", "text"], "text must not be empty or only whitespace"),
+    ("/v1/predict", {"json": {"text": " \n\t\u3000"}}, 422, ["body", "text"], "must not be empty or only whitespace"),
+    (
+        "/v1/predict",
+        {"json": {"text": "가" * 2001}},
+        422,
+        ["body", "text"],
+        "text has 2001 characters; the limit is 2000",
+    ),
+    ("/v1/predict", {"json": {"text": 123}}, 422, ["body", "text"], "valid string"),
+    ("/v1/predict", {"json": {"text": None}}, 422, ["body", "text"], "valid string"),
+    ("/v1/predict", {"json": {"text": ["영화"]}}, 422, ["body", "text"], "valid string"),
+    ("/v1/predict", {"json": {}}, 422, ["body", "text"], "Field required"),
+    ("/v1/predict", {"json": {"text": "좋아", "lang": "ko"}}, 422, ["body", "lang"], "Extra inputs are not permitted"),
+    ("/v1/predict", {"json": ["영화"]}, 422, ["body"], "request body must be a JSON object"),
+    ("/v1/predict", {"json": "영화"}, 422, ["body"], "request body must be a JSON object"),
+    ("/v1/predict", {}, 422, ["body"], "request body is missing"),
+    (
+        "/v1/predict",
+        {"content": b'{"text": "\xec\x98\x81\xed\x99\x94"', "headers": {"content-type": "application/json"}},
+        422,
+        ["body"],
+        "request body is not valid JSON",
+    ),
+    (
+        "/v1/predict",
+        {"content": b"\xff\xfe not utf-8", "headers": {"content-type": "application/json"}},
+        422,
+        ["body"],
+        "request body is not valid JSON",
+    ),
+    (
+        "/v1/predict",
+        {"content": '{"text": "영화"}'.encode(), "headers": {"content-type": "text/plain"}},
+        422,
+        ["body"],
+        "Content-Type: application/json",
+    ),
+    (
+        "/v1/predict",
+        {"content": b'{"text": "a\\ud800b"}', "headers": {"content-type": "application/json"}},
+        422,
+        ["body", "text"],
+        "lone surrogate",
+    ),
+    ("/v1/predict/batch", {"json": {"texts": []}}, 422, ["body", "texts"], "at least 1 item"),
+    (
+        "/v1/predict/batch",
+        {"json": {"texts": ["a"] * 65}},
+        422,
+        ["body", "texts"],
+        "batch has 65 texts; the limit is 64",
+    ),
+    ("/v1/predict/batch", {"json": {"texts": "영화"}}, 422, ["body", "texts"], "valid list"),
+    ("/v1/predict/batch", {"json": {"texts": ["좋다", "  "]}}, 422, ["body", "texts", 1], "must not be empty"),
+    ("/v1/predict/batch", {"json": {"texts": ["좋다", 7]}}, 422, ["body", "texts", 1], "valid string"),
+    (
+        "/v1/predict/batch",
+        {"json": {"texts": ["좋다", "나" * 2500]}},
+        422,
+        ["body", "texts", 1],
+        "text has 2500 characters; the limit is 2000",
+    ),
+    ("/v1/predict/batch", {"json": {"text": "영화"}}, 422, ["body", "texts"], "Field required"),
+]
+
+
+@pytest.mark.parametrize(("path", "kwargs", "status", "loc", "message"), BAD_REQUESTS)
+def test_bad_requests_get_a_clear_4xx(
+    client: TestClient, path: str, kwargs: dict, status: int, loc: list, message: str
+) -> None:
+    response = client.post(path, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    errors = response.json()["detail"]
+    assert any(error["loc"] == loc and message in error["msg"] for error in errors), errors
+
+
+def test_a_body_that_is_not_utf8_is_a_clear_400(client: TestClient) -> None:
+    response = client.post("/v1/predict", content=b'{"text": "\xff"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "request body is not valid JSON: it is not UTF-8 (invalid start byte at byte 10)"
+    }
+
+
+def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={"text": "비밀" * 1500})
+    assert response.status_code == 422 and "비밀" not in response.text
+
+
+def test_body_over_the_limit_is_refused_before_parsing(client: TestClient) -> None:
+    body = b'{"text": "' + b"x" * 300_000 + b'"}'
+    response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"request body is {len(body)} bytes; the limit is 262144 bytes"}
+
+
+def test_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
+    chunks = iter([b'{"text": "', *[b"x" * 65_536] * 5, b'"}'])  # no Content-Length: chunked
+    response = client.post("/v1/predict", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body is over 262144 bytes; the limit is 262144 bytes"}
+
+
+def test_body_exactly_at_the_limit_is_accepted(client: TestClient) -> None:
+    body = json.dumps({"text": "좋은 영화"}, ensure_ascii=False).encode()
+    body += b" " * (262_144 - len(body))  # JSON allows trailing whitespace
+    response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+
+
+def test_unknown_route_is_json_404(client: TestClient) -> None:
+    response = client.get("/v1/nope")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no route for GET /v1/nope; see /docs for the API"}
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/v1/predict", "POST"), ("POST", "/healthz", "GET")])
+def test_wrong_method_is_json_405(client: TestClient, method: str, path: str, allowed: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 405 and response.headers["allow"] == allowed
+    assert response.json() == {"detail": f"method {method} is not allowed on {path}; allowed: {allowed}"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=300))
+def test_no_text_causes_a_server_error(client: TestClient, text: str) -> None:
+    response = client.post(
+        "/v1/predict", content=json.dumps({"text": text}), headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        assert_well_formed(text, response.json(), ["negative", "positive"])
+    else:
+        assert response.json()["detail"][0]["loc"] == ["body", "text"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=5), c),
+        max_leaves=8,
+    )
+)
+def test_no_json_body_causes_a_server_error(client: TestClient, body: object) -> None:
+    for path in ("/v1/predict", "/v1/predict/batch"):
+        response = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+        assert response.status_code in (200, 422), response.text
+
+
+# --- failure handling ------------------------------------------------------------------------------
+
+
+class FailingPredictor:
+    """The real predictor, except that predicting raises (as a bug would)."""
+
+    def __init__(self, real: object):
+        self.real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def predict(self, texts: list[str]) -> list:
+        raise RuntimeError("simulated model failure")
+
+
+def test_a_failure_answers_json_500_and_the_service_recovers(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = client.app
+    app.dependency_overrides[get_predictor] = lambda: FailingPredictor(app.state.predictor)
+    try:
+        with caplog.at_level(logging.ERROR, logger="app.errors"):
+            single = client.post("/v1/predict", json={"text": KOREAN})
+            batch = client.post("/v1/predict/batch", json={"texts": [KOREAN]})
+    finally:
+        app.dependency_overrides.clear()
+    for response in (single, batch):
+        assert response.status_code == 500 and response.json() == {"detail": "internal server error"}
+    assert any("simulated model failure" in (r.exc_text or "") for r in caplog.records if r.name == "app.errors")
+    assert_well_formed(KOREAN, predict(client, KOREAN), ["negative", "positive"])
+
+
+def test_not_ready_before_startup(tiny_bundle: Path) -> None:
+    client = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)))  # no `with`: the lifespan does not run
+    assert client.get("/healthz").status_code == 200
+    for response in (client.get("/readyz"), client.post("/v1/predict", json={"text": KOREAN}), client.get("/v1/model")):
+        assert response.status_code == 503
+        assert "the model is not loaded" in response.json()["detail"]
+
+
+def test_a_bad_bundle_fails_startup(tmp_path: Path) -> None:
+    with (
+        pytest.raises(BundleError, match="manifest.json: file is missing"),
+        TestClient(create_app(Settings(MODEL_DIR=tmp_path))),
+    ):
+        pass
+
+
+# --- logs, CORS, settings --------------------------------------------------------------------------
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    return [r.fields for r in caplog.records if r.name == "app.access"]
+
+
+def test_one_access_log_line_per_request_without_text(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        predict(client, KOREAN)
+        client.post("/v1/predict/batch", json={"texts": [KOREAN, "별로"]})
+        client.post("/v1/predict", json={"text": ""})
+    lines = access_lines(caplog)
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/v1/predict", 200),
+        ("POST", "/v1/predict/batch", 200),
+        ("POST", "/v1/predict", 422),
+    ]
+    assert lines[0]["batch_size"] == 1 and lines[1]["batch_size"] == 2 and lines[1]["texts"] == 2
+    assert all(line["latency_ms"] >= 0 for line in lines)
+    assert KOREAN not in caplog.text and all("request_texts" not in line for line in lines)
+
+
+def test_request_text_is_logged_only_when_enabled(
+    client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client.app.state.settings, "LOG_REQUEST_TEXT", True)
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        predict(client, KOREAN)
+    assert access_lines(caplog)[-1]["request_texts"] == [KOREAN]
+
+
+def test_cors_only_when_origins_are_set(tiny_bundle: Path) -> None:
+    preflight = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    with_cors = TestClient(
+        create_app(Settings(MODEL_DIR=tiny_bundle, CORS_ORIGINS="http://localhost:3000, https://x.kr"))
+    )
+    response = with_cors.options("/v1/predict", headers=preflight)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    without = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)))
+    assert (
+        "access-control-allow-origin"
+        not in without.get("/healthz", headers={"origin": "http://localhost:3000"}).headers
+    )
+
+
+def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_TEXT_CHARS", "500")
+    monkeypatch.setenv("CORS_ORIGINS", "http://a.example,http://b.example")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    configured = Settings()
+    assert configured.MAX_TEXT_CHARS == 500 and configured.LOG_LEVEL == "debug"
+    assert configured.CORS_ORIGINS == ["http://a.example", "http://b.example"]
+    for bad in ({"MAX_TEXT_CHARS": 0}, {"PORT": 70000}, {"MICROBATCH_MAX_WAIT_MS": -1}, {"LOG_LEVEL": "loud"}):
+        with pytest.raises(ValidationError):
+            Settings(**bad)
+
+
+def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client.app.state.settings, "MAX_TEXT_CHARS", 10)
+    monkeypatch.setattr(client.app.state.settings, "MAX_BATCH_TEXTS", 2)
+    response = client.post("/v1/predict", json={"text": "열 글자가 넘는 문장입니다"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == "text has 14 characters; the limit is 10"
+    response = client.post("/v1/predict/batch", json={"texts": ["a", "b", "c"]})
+    assert response.json()["detail"][0]["msg"] == "batch has 3 texts; the limit is 2"

@@ -1,0 +1,107 @@
+"""The real server: `python -m app` under uvicorn, real HTTP, concurrent clients, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from model.predictor import Prediction, Predictor
+from tests.serving import Server, running_server
+
+TEXTS = [
+    "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요",
+    "최악의 영화. 시간 아깝다 ㅡㅡ",
+    "그냥 그랬음",
+    "이모지 😀 섞인 문장 최고",
+]
+SECRET = "이 문장은 로그에 남으면 안 되는 비밀 문장입니다"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(tiny_bundle, log, MICROBATCH_MAX_WAIT_MS="5") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_bundle: Path) -> Predictor:
+    return Predictor.load(tiny_bundle)
+
+
+def assert_same(answer: dict, expected: Prediction) -> None:
+    assert answer["label"] == expected.label
+    assert np.allclose(
+        [answer["probabilities"][label] for label in expected.probabilities],
+        list(expected.probabilities.values()),
+        atol=1e-4,
+    )
+    assert [(t["text"], t["start"], t["end"], t["oov"]) for t in answer["tokens"]] == [
+        (t.text, t.start, t.end, t.oov) for t in expected.tokens
+    ]
+    assert np.allclose([t["attention"] for t in answer["tokens"]], [t.attention for t in expected.tokens], atol=1e-4)
+    assert answer["truncated"] == expected.truncated
+
+
+def test_single_and_batch_answers_equal_the_in_process_predictor(server: Server, reference: Predictor) -> None:
+    expected = reference.predict(TEXTS)
+    for text, prediction in zip(TEXTS, expected, strict=True):
+        response = httpx.post(f"{server.url}/v1/predict", json={"text": text}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert_same(response.json(), prediction)
+    response = httpx.post(f"{server.url}/v1/predict/batch", json={"texts": TEXTS}, timeout=30)
+    assert response.status_code == 200, response.text
+    for answer, prediction in zip(response.json()["predictions"], expected, strict=True):
+        assert_same(answer, prediction)
+
+
+def test_concurrent_requests_are_micro_batched_and_answered_correctly(server: Server, reference: Predictor) -> None:
+    texts = [f"{TEXTS[i % len(TEXTS)]} {i}번" for i in range(49)] + [SECRET]
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            return await asyncio.gather(*(client.post("/v1/predict", json={"text": text}) for text in texts))
+
+    responses = asyncio.run(send_all())
+    assert [r.status_code for r in responses] == [200] * len(texts)
+    for response, prediction in zip(responses, reference.predict(texts), strict=True):
+        assert_same(response.json(), prediction)
+    sizes = [line["batch_size"] for line in server.log_lines() if line.get("path") == "/v1/predict"]
+    assert max(sizes) > 1, f"no two concurrent requests shared a model call: {sizes}"
+
+
+def test_errors_over_real_http_are_json(server: Server) -> None:
+    too_big = httpx.post(
+        f"{server.url}/v1/predict", content=b"x" * 300_000, headers={"content-type": "application/json"}, timeout=30
+    )
+    assert too_big.status_code == 413 and "limit is 262144 bytes" in too_big.json()["detail"]
+    streamed = httpx.post(
+        f"{server.url}/v1/predict",
+        content=iter([b"x" * 100_000] * 3),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert streamed.status_code == 413 and streamed.json()["detail"].startswith("request body is over")
+    blank = httpx.post(f"{server.url}/v1/predict", json={"text": "   "}, timeout=30)
+    assert blank.status_code == 422 and blank.json()["detail"][0]["msg"] == "text must not be empty or only whitespace"
+    assert httpx.get(f"{server.url}/nope", timeout=30).json()["detail"].startswith("no route for GET /nope")
+
+
+def test_sigterm_shuts_down_gracefully(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    returncode = server.process.wait(30)
+    assert returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
+    lines = server.log_lines()
+    messages = [line["message"] for line in lines]
+    assert "model worker stopped" in messages and "Application shutdown complete." in messages
+    access = [line for line in lines if line["logger"] == "app.access"]
+    assert access and all({"method", "path", "status", "latency_ms"} <= set(line) for line in access)
+    assert SECRET not in server.log.read_text("utf-8", errors="replace")
