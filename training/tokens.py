@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from model.tokenizer import MorphTokenizer, Token
 
+PR_SET_PDEATHSIG = 1
+log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_TEXTS = 20_000  # below this, starting a JVM per process costs more than it saves
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attnclf" / "tokens"
 
@@ -30,8 +34,17 @@ def _tokens_from_rows(texts: list[str], rows: list) -> list[list[Token]]:
 _worker_tokenizer: MorphTokenizer | None = None
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the training process dies, so a killed run leaves no orphans."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        log.debug("no prctl here; tokenizer workers may outlive a killed parent")
+
+
 def _start_worker(name: str, options: dict) -> None:
     global _worker_tokenizer
+    _die_with_parent()
     _worker_tokenizer = MorphTokenizer(name, options, workers=1)
 
 
