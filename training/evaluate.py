@@ -36,6 +36,11 @@ def evaluate(predictor: Predictor, data: LabelledTexts) -> dict:
     return classification_report(true, [p.label for p in predictions], predictor.labels)
 
 
+def write_json(path: Path, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2), "utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", required=True, type=Path, help="bundle directory")
@@ -73,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     report["data"] = data.fingerprint()
     sys.stdout.write(format_report(report) + "\n")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
+        write_json(args.json, report)
         log.info("metrics written to %s", args.json)
     if args.faithfulness:
         sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
@@ -89,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         table["data"] = data.fingerprint()
         sys.stdout.write(format_faithfulness(table) + "\n")
         if args.faithfulness_json:
-            args.faithfulness_json.parent.mkdir(parents=True, exist_ok=True)
-            args.faithfulness_json.write_text(json.dumps(table, ensure_ascii=False, indent=2), "utf-8")
+            write_json(args.faithfulness_json, table)
             log.info("faithfulness table written to %s", args.faithfulness_json)
     return 0
 
