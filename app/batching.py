@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -48,15 +48,18 @@ class MicroBatcher:
     the core count only adds contention). A new micro-batch is gathered only when a thread is free, so
     requests arriving while the model is busy join the next batch instead of queueing one by one. Each
     caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
-    and the worker goes on with the next one.
+    and the worker goes on with the next one. `on_batch` hears the size of every micro-batch run (metrics).
     """
 
-    def __init__(self, max_size: int, max_wait_s: float, threads: int = 2):
+    def __init__(
+        self, max_size: int, max_wait_s: float, threads: int = 2, on_batch: Callable[[int], None] | None = None
+    ):
         if max_size < 1 or max_wait_s < 0 or threads < 1:
             raise ValueError(f"bad MicroBatcher({max_size=}, {max_wait_s=}, {threads=})")
         self.max_size = max_size
         self.max_wait_s = max_wait_s
         self.threads = threads
+        self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] | None = None
         self._slots: asyncio.Semaphore | None = None
         self._limiter: anyio.CapacityLimiter | None = None
@@ -156,6 +159,8 @@ class MicroBatcher:
                 if not job.future.done():  # a caller that went away is skipped
                     groups.setdefault(id(job.predictor), []).append(job)
             for group in groups.values():
+                if self.on_batch is not None:
+                    self.on_batch(len(group))
                 try:
                     predictions = await self._predict(group[0].predictor, [job.text for job in group])
                 except Exception as error:

@@ -6,9 +6,11 @@ per dependency per request costs more than these lookups.
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.batching import MicroBatcher
 from app.schemas import ModelRef
@@ -45,8 +47,35 @@ BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 
 
 async def get_model_ref(predictor: PredictorDep, settings: SettingsDep) -> ModelRef:
-    """Name (MODEL_NAME, else the bundle directory name) and version of the model answering."""
-    return ModelRef(name=settings.MODEL_NAME or predictor.bundle.path.name, version=predictor.version)
+    """Name (MODEL_NAME, else MODEL_DIR's name: the bundle, or the ROOT of versions) and version answering."""
+    return ModelRef(name=settings.MODEL_NAME or settings.MODEL_DIR.name, version=predictor.version)
 
 
 ModelRefDep = Annotated[ModelRef, Depends(get_model_ref)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
+
+
+async def require_admin(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Admin routes: 404 when no ADMIN_TOKEN is configured (as if absent), 401 without the right bearer token.
+
+    The comparison takes the same time wherever the tokens differ, so timing does not reveal the token.
+    """
+    if settings.ADMIN_TOKEN is None:
+        raise HTTPException(status_code=404)
+    if credentials is None:
+        raise HTTPException(
+            status_code=401,
+            detail="admin route: send the header Authorization: Bearer <ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    expected = settings.ADMIN_TOKEN.get_secret_value().encode()
+    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(
+            status_code=401,
+            detail="admin route: the Bearer token is wrong",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )

@@ -9,40 +9,23 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import jpype.config
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.batching import MicroBatcher
+from app.deps import require_admin
 from app.errors import add_exception_handlers
-from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from app.routes import health, model_info, page, predict
+from app.metrics import Metrics, MetricsMiddleware
+from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.reload import ModelReloader, load_predictor
+from app.routes import admin, health, model_info, page, predict
 from app.settings import Settings, get_settings
+from model import registry
 from model.bundle import BundleError
-from model.predictor import Predictor
 
 log = logging.getLogger("app")
-
-# Texts of several lengths, so the tokenizer's JVM and the network's length buckets are warm before readiness.
-WARM_UP_TEXTS = [
-    "최고",
-    "영화 정말 재밌어요 ㅋㅋ",
-    "배우들 연기는 좋았지만 스토리가 너무 지루하고 길어서 중간에 졸았다. 다시 보고 싶지는 않네요. " * 3,
-]
-
-
-def load_predictor(settings: Settings) -> Predictor:
-    """Load the bundle and run a warm-up prediction (blocking: call it off the event loop).
-
-    The tokenizer starts konlpy's JVM in this worker thread. At exit JPype would wait forever for that
-    (finished) thread to leave the JVM, so the process could never stop; skip destroying the JVM instead.
-    """
-    jpype.config.destroy_jvm = False
-    predictor = Predictor.load(settings.MODEL_DIR, tokenizer_workers=settings.TOKENIZER_WORKERS)
-    predictor.predict(WARM_UP_TEXTS)
-    return predictor
 
 
 def reclaim_signals() -> None:
@@ -64,16 +47,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     A bad bundle fails startup (the process exits) rather than serving 503 forever.
     """
     settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
     started = time.perf_counter()
     try:
-        predictor = await run_in_threadpool(load_predictor, settings)
+        predictor = await run_in_threadpool(load_predictor, registry.resolve(settings.MODEL_DIR), settings)
     except BundleError as error:
         log.error("cannot load the model bundle: %s", error)
         raise
     reclaim_signals()
-    batcher = MicroBatcher(settings.MICROBATCH_MAX_SIZE, settings.MICROBATCH_MAX_WAIT_MS / 1000)
+    batcher = MicroBatcher(
+        settings.MICROBATCH_MAX_SIZE, settings.MICROBATCH_MAX_WAIT_MS / 1000, on_batch=metrics.batch_size.observe
+    )
     batcher.start()
     app.state.predictor, app.state.batcher = predictor, batcher
+    metrics.set_model(predictor.version)
     log.info(
         "model loaded",
         extra={
@@ -104,13 +91,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.predictor = app.state.batcher = None
+    app.state.metrics = Metrics()
+    app.state.reloader = ModelReloader(app.state, settings, app.state.metrics)
 
-    # Added innermost first: the access log sees every answer, including CORS preflights and 413s.
+    # Added innermost first: the access log and metrics see every answer, including CORS preflights and 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.METRICS != "off":
+        app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(AccessLogMiddleware)
     add_exception_handlers(app)
 
@@ -118,6 +110,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model_info.router)
     app.include_router(health.router)
     app.include_router(page.router)
+    if settings.ADMIN_TOKEN is not None:  # without a token the admin routes do not exist (404, not in /docs)
+        app.include_router(admin.router)
+    if settings.METRICS != "off":
+        guard = [Depends(require_admin)] if settings.METRICS == "admin" else []
+        app.add_api_route("/metrics", admin.metrics, methods=["GET"], dependencies=guard, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from model.predictor import Prediction, Predictor
+from model.registry import VERSION_PATTERN
 
 EXAMPLE_TEXT = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
 EXAMPLE_TEXTS = ["배우들 연기가 정말 좋았어요 ㅋㅋ", "스토리가 너무 지루하고 뻔했다", "음악은 좋았는데 결말이 아쉽네요"]
+
+
+# C0 control characters other than tab, newline and carriage return (NUL included): refused, not stripped,
+# so that token spans always index the text exactly as submitted.
+_CONTROL = {code for code in range(0x20) if chr(code) not in "\t\n\r"}
 
 
 def _check_text(value: object) -> object:
@@ -18,6 +25,14 @@ def _check_text(value: object) -> object:
     if isinstance(value, str):
         if not value.strip():
             raise PydanticCustomError("blank_text", "text must not be empty or only whitespace")
+        control = next((i for i, char in enumerate(value) if ord(char) in _CONTROL), None)
+        if control is not None:
+            raise PydanticCustomError(
+                "control_character",
+                "text contains the control character {name} at position {position}; "
+                "only tab, newline and carriage return are allowed",
+                {"name": f"U+{ord(value[control]):04X}", "position": control},
+            )
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -97,6 +112,28 @@ class EvaluationSummary(BaseModel):
     n: int | None = Field(None, description="Number of evaluated texts.")
 
 
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "20250101-120000-1a2b3c4d"}]})
+
+    version: str | None = Field(
+        None, pattern=VERSION_PATTERN, description="Published version to serve; default: the one ROOT/current names."
+    )
+
+
+class ReloadOut(BaseModel):
+    at: datetime = Field(description="When the reload attempt finished (UTC).")
+    ok: bool
+    requested: str | None = Field(description="Version asked for; null: ROOT/current.")
+    version: str | None = Field(description="Version serving after the attempt.")
+    reason: str | None = Field(None, description="Why a reload was refused.")
+
+
+class VersionsOut(BaseModel):
+    serving: str = Field(description="Version answering requests now.")
+    current: str | None = Field(description="Version ROOT/current names (null: MODEL_DIR is a single bundle).")
+    versions: list[str] = Field(description="Published versions, oldest first; reload one of them to roll back.")
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -109,9 +146,10 @@ class ModelInfo(BaseModel):
     training_data: dict[str, Any] = Field(description="Fingerprint (file, sha256, rows) of the training data.")
     evaluation: dict[str, EvaluationSummary] = Field(description="Accuracy and macro F1 per split (validation, test).")
     metrics: dict[str, Any] = Field(description="Every metric recorded at training time.")
+    last_reload: ReloadOut | None = Field(None, description="The last hot reload attempt, if any.")
 
     @classmethod
-    def from_predictor(cls, predictor: Predictor, model: ModelRef) -> ModelInfo:
+    def from_predictor(cls, predictor: Predictor, model: ModelRef, last_reload: ReloadOut | None = None) -> ModelInfo:
         bundle = predictor.bundle
         metrics = bundle.metrics
         return cls(
@@ -132,6 +170,7 @@ class ModelInfo(BaseModel):
                 if isinstance(metrics.get(split), dict)
             },
             metrics=metrics,
+            last_reload=last_reload,
         )
 
 

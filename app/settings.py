@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +18,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    MODEL_DIR: Path = Field(REPO_ROOT / "model" / "default", description="Model bundle directory to serve.")
+    MODEL_DIR: Path = Field(
+        REPO_ROOT / "model" / "default",
+        description="Model bundle directory to serve, or a ROOT of published versions (serves ROOT/current).",
+    )
     MODEL_NAME: str | None = Field(
         None, min_length=1, max_length=100, description="Model name in answers; default: the bundle directory name."
     )
@@ -36,13 +40,27 @@ class Settings(BaseSettings):
     )
     TOKENIZER_WORKERS: int = Field(2, gt=0, le=64, description="Threads the tokenizer uses for large batches.")
     LOG_REQUEST_TEXT: bool = Field(False, description="Include request texts in access logs (privacy: off).")
+    ADMIN_TOKEN: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Bearer token for /v1/admin/* (and /metrics with METRICS=admin); unset: admin routes are absent.",
+    )
+    METRICS: Literal["off", "public", "admin"] = Field(
+        "off", description="Prometheus /metrics: off, public, or admin (needs the ADMIN_TOKEN)."
+    )
+
+    @field_validator("ADMIN_TOKEN", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("MODEL_DIR")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+        # Not resolve(): following a `current` symlink here would pin the version served at startup.
+        return Path(os.path.abspath(value.expanduser()))
 
-    @field_validator("LOG_LEVEL", mode="before")
+    @field_validator("LOG_LEVEL", "METRICS", mode="before")
     @classmethod
     def _lowercase_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -50,3 +50,23 @@ def default_predictor(default_bundle: Path):
     from model.predictor import Predictor
 
     return Predictor.load(default_bundle)
+
+
+@pytest.fixture(scope="session")
+def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ROOT of two published versions: tiny_bundle, then a second small model the training CLI published.
+
+    `current` names the second one. Tests that change the ROOT work on a copy (`copy_root`).
+    """
+    from model.registry import publish
+    from training.train import main
+
+    root = tmp_path_factory.mktemp("registry") / "models"
+    publish(tiny_bundle, root)
+    code = main(
+        ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root), "--label-names", "negative,positive",
+         "--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16",
+         "--attention-units", "8", "--no-pretrain-embeddings", "--no-cache", "--quiet", "--seed", "7"]
+    )  # fmt: skip
+    assert code == 0
+    return root

@@ -2,6 +2,9 @@
 
     python -m training.train --train ../shared/data/nsmc/ratings_train.txt --out runs/nsmc \
         --test ../shared/data/nsmc/ratings_test.txt --label-names negative,positive
+
+With `--publish ROOT` the finished bundle becomes ROOT/versions/<version>/ and ROOT/current points at it
+(see model/registry.py); `--out` is then optional.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import bisect
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import tensorflow as tf
 from model.bundle import Bundle, BundleConfig, write_bundle
 from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
+from model.registry import VERSIONS, RegistryError, publish
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
 from model.vocab import PAD_ID, Vocabulary
 from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values
@@ -260,7 +265,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     parser.add_argument("--train", required=True, type=Path, help="labelled file: .tsv/.txt, .csv or .jsonl")
-    parser.add_argument("--out", required=True, type=Path, help="bundle directory to write (replaced only on success)")
+    parser.add_argument("--out", type=Path, help="bundle directory to write (replaced only on success)")
+    parser.add_argument(
+        "--publish", type=Path, metavar="ROOT", help="publish the bundle as ROOT/versions/<version> and make it current"
+    )
     parser.add_argument("--test", type=Path, help="labelled file to evaluate the finished model on")
     parser.add_argument("--text-column", default="document")
     parser.add_argument("--label-column", default="label")
@@ -300,7 +308,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
     parser.add_argument("--no-cache", action="store_true", help="tokenize again and cache nothing")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out is None and args.publish is None:
+        parser.error("one of --out or --publish is required")
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -317,6 +328,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     log = cli_logger("training", args.quiet)
+    # Without --out the bundle is written beside the published versions (hidden name), then renamed into place.
+    out = args.out or args.publish / VERSIONS / f".incoming-{uuid.uuid4().hex[:8]}"
     try:
         config = config_from_args(args)
         log.info("reading %s", args.train)
@@ -324,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
         train(
             train_data,
-            args.out,
+            out,
             config,
             test_data,
             names=args.label_names,
@@ -332,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             quiet=args.quiet,
         )
-    except (DataError, TokenizerError) as error:
+        if args.publish is not None:
+            version = publish(out, args.publish, move=args.out is None)
+            log.info("published version %s; %s now points at it", version, args.publish / "current")
+    except (DataError, TokenizerError, RegistryError) as error:
         log.error("error: %s", error)
         return 2
     except KeyboardInterrupt:
-        log.error("interrupted: nothing was written to %s", args.out)
+        log.error("interrupted: nothing was written to %s", args.publish or args.out)
         return 130
     return 0
 

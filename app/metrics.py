@@ -1,0 +1,73 @@
+"""Prometheus metrics: request counts and latency per route template, micro-batch sizes, model version, reloads.
+
+Each app owns its registry (not prometheus_client's global one), so several apps in one process (tests) do not
+collide. Routes are labelled by template (`/v1/predict`), never by raw path, so label cardinality stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "microbatch_size",
+            "Texts per model call of the micro-batcher",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.model = Gauge("model_info", "The model version serving (value 1)", ["version"], registry=self.registry)
+        self.reloads = Counter("model_reloads", "Hot reload attempts by result", ["result"], registry=self.registry)
+
+    def set_model(self, version: str) -> None:
+        self.model.clear()
+        self.model.labels(version).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Count every answer (413s and 404s included) and time it, labelled by the route template that matched."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)

@@ -1,0 +1,136 @@
+"""Loading a model, and hot-swapping it: load beside the serving model, check, then switch in one assignment.
+
+Each request takes the predictor once (its dependency) and hands it to the micro-batcher with its text, so a
+request in flight finishes on the model it started with; only requests arriving after the swap see the new one.
+A candidate that fails any check is dropped and the running model keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jpype.config
+from starlette.concurrency import run_in_threadpool
+
+from app.metrics import Metrics
+from app.settings import Settings
+from model import registry
+from model.bundle import BundleError
+from model.predictor import Predictor
+
+log = logging.getLogger("app.reload")
+
+# Texts of several lengths, so the tokenizer's JVM and the network's length buckets are warm before serving.
+WARM_UP_TEXTS = [
+    "최고",
+    "영화 정말 재밌어요 ㅋㅋ",
+    "배우들 연기는 좋았지만 스토리가 너무 지루하고 길어서 중간에 졸았다. 다시 보고 싶지는 않네요. " * 3,
+]
+
+
+def warm_up(predictor: Predictor) -> None:
+    """Predict the warm-up texts; BundleError if the answers are not probabilities over the model's labels.
+
+    The manifest proves the files are the ones trained, not that the weights are usable (NaN weights load fine).
+    """
+    for prediction in predictor.predict(WARM_UP_TEXTS):
+        values = list(prediction.probabilities.values())
+        if not all(math.isfinite(v) for v in values) or abs(sum(values) - 1) > 1e-3:
+            raise BundleError(predictor.bundle.path, f"warm-up prediction is not a probability distribution: {values}")
+        if prediction.label not in predictor.labels:
+            raise BundleError(predictor.bundle.path, f"warm-up answered unknown label {prediction.label!r}")
+
+
+def load_predictor(path: Path, settings: Settings) -> Predictor:
+    """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop).
+
+    The tokenizer starts konlpy's JVM in this worker thread. At exit JPype would wait forever for that
+    (finished) thread to leave the JVM, so the process could never stop; skip destroying the JVM instead.
+    """
+    jpype.config.destroy_jvm = False
+    predictor = Predictor.load(path, tokenizer_workers=settings.TOKENIZER_WORKERS)
+    warm_up(predictor)
+    return predictor
+
+
+class ReloadRefused(Exception):
+    """A reload that did not happen: `status` for the HTTP answer, `reason` for people."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    at: datetime
+    ok: bool
+    requested: str | None  # the version asked for; None: whatever `current` names
+    version: str | None  # the version serving after this attempt
+    reason: str | None = None
+
+
+class ModelReloader:
+    """Runs one reload at a time against `state` (the app's state) and remembers the last result."""
+
+    def __init__(self, state: Any, settings: Settings, metrics: Metrics):
+        self.state = state
+        self.settings = settings
+        self.metrics = metrics
+        self.last: ReloadResult | None = None
+        self._lock = asyncio.Lock()
+
+    def bundle_path(self, version: str | None) -> Path:
+        """Where the requested version lives; RegistryError for a version that is not published here."""
+        root = self.settings.MODEL_DIR
+        if version is None:
+            return registry.resolve(root)
+        if not registry.is_registry(root):
+            raise registry.RegistryError(f"MODEL_DIR {root} is a single bundle, not a ROOT of published versions")
+        return registry.version_dir(root, version)
+
+    async def reload(self, version: str | None = None) -> ReloadResult:
+        """Swap in `version` (default: ROOT/current) if it loads, warms up and has the running model's labels."""
+        if self._lock.locked():
+            raise ReloadRefused(409, "another reload is in progress; retry when it has finished")
+        async with self._lock:
+            running: Predictor | None = self.state.predictor
+            if running is None:
+                raise ReloadRefused(503, "no model is serving yet (the service is starting or stopping)")
+            try:
+                path = self.bundle_path(version)
+            except (registry.RegistryError, BundleError) as error:
+                raise self._refuse(422, version, running, str(error)) from None
+            try:
+                candidate = await run_in_threadpool(load_predictor, path, self.settings)
+            except Exception as error:  # a bad bundle raises BundleError, but anything must leave the old model
+                reason = str(error) if isinstance(error, BundleError) else f"{type(error).__name__}: {error}"
+                raise self._refuse(409, version, running, reason) from None
+            if set(candidate.labels) != set(running.labels):
+                reason = f"{path}: labels {candidate.labels} differ from the serving model's {running.labels}"
+                raise self._refuse(409, version, running, reason)
+            self.state.predictor = candidate
+            self.metrics.set_model(candidate.version)
+            return self._record(ReloadResult(_now(), True, version, candidate.version))
+
+    def _refuse(self, status: int, version: str | None, running: Predictor, reason: str) -> ReloadRefused:
+        self._record(ReloadResult(_now(), False, version, running.version, reason))
+        return ReloadRefused(status, f"reload refused, still serving {running.version}: {reason}")
+
+    def _record(self, result: ReloadResult) -> ReloadResult:
+        self.last = result
+        self.metrics.reloads.labels("ok" if result.ok else "failed").inc()
+        fields = {"ok": result.ok, "requested": result.requested, "version": result.version, "reason": result.reason}
+        log.log(logging.INFO if result.ok else logging.WARNING, "model reload", extra={"fields": fields})
+        return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)

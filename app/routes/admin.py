@@ -1,0 +1,56 @@
+"""Admin routes (bearer ADMIN_TOKEN): hot reload and rollback of the model, published versions, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.deps import PredictorDep, SettingsDep, require_admin
+from app.reload import ModelReloader, ReloadRefused
+from app.schemas import ErrorOut, ReloadOut, ReloadRequest, VersionsOut
+from model import registry
+from model.bundle import BundleError
+
+AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or wrong bearer token"}}
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=AUTH_ERRORS)
+
+
+@router.post(
+    "/reload",
+    summary="Load a model version and swap it in",
+    responses={
+        409: {"model": ErrorOut, "description": "The bundle failed a check; the old model keeps serving"},
+        422: {"model": ErrorOut, "description": "Invalid or unpublished version"},
+        503: {"model": ErrorOut, "description": "No model is serving yet"},
+    },
+)
+async def reload(request: Request, body: ReloadRequest | None = None) -> ReloadOut:
+    """Load `version` (default: ROOT/current) beside the serving model, verify it, warm it up, check its labels,
+    then swap. Requests in flight finish on the old model. Rollback: reload an older version.
+    """
+    reloader: ModelReloader = request.app.state.reloader
+    try:
+        result = await reloader.reload(body.version if body else None)
+    except ReloadRefused as refused:
+        return JSONResponse({"detail": refused.reason}, status_code=refused.status)
+    return ReloadOut(**asdict(result))
+
+
+@router.get("/versions", summary="List the published model versions")
+async def versions(predictor: PredictorDep, settings: SettingsDep) -> VersionsOut:
+    """The version serving, the one ROOT/current names, and every published version (for rollback)."""
+    root = settings.MODEL_DIR
+    if not registry.is_registry(root):
+        return VersionsOut(serving=predictor.version, current=None, versions=[])
+    try:
+        current: str | None = registry.current_version(root)
+    except BundleError:  # a missing or broken link: still list what can be rolled back to
+        current = None
+    return VersionsOut(serving=predictor.version, current=current, versions=registry.list_versions(root))
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format (mounted at /metrics, public or behind the admin token per METRICS)."""
+    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,138 @@
+"""Published model versions: ROOT/versions/<version>/ bundles and a `current` symlink naming the one to serve.
+
+Layout::
+
+    ROOT/versions/20250101-120000-1a2b3c4d/   one complete bundle per version, never changed once published
+    ROOT/current -> versions/20250101-120000-1a2b3c4d
+
+A version appears under its final name only once complete (copied to a hidden staging name, then renamed),
+and `current` is switched with one `os.replace` of a fresh symlink, so a reader (or a killed publisher) only
+ever sees the old or the new version. Version names are checked against a strict pattern before they touch a
+path, so a requested version can never name a directory outside ROOT/versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from model.bundle import MANIFEST_FILE, BundleError
+
+VERSIONS, CURRENT = "versions", "current"
+VERSION_PATTERN = r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$"
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+class RegistryError(ValueError):
+    """A version name or registry layout that cannot be used; the message says why."""
+
+
+def check_version(version: str) -> str:
+    """The version itself if it has the form write_bundle gives (date-time-sha), else RegistryError."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise RegistryError(f"invalid version {version!r}: expected YYYYMMDD-HHMMSS-<8 hex digits>")
+    return version
+
+
+def is_registry(path: Path) -> bool:
+    """ROOT of published versions (rather than a single bundle)."""
+    return (path / VERSIONS).is_dir() and not (path / MANIFEST_FILE).exists()
+
+
+def version_dir(root: Path, version: str) -> Path:
+    """Directory of a published version; RegistryError if the name is invalid or the version absent."""
+    path = root / VERSIONS / check_version(version)
+    if not path.is_dir():
+        raise RegistryError(f"version {version} is not published in {root / VERSIONS}")
+    return path
+
+
+def current_version(root: Path) -> str:
+    """The version `ROOT/current` points at (checked, so a tampered link cannot lead outside ROOT)."""
+    link = root / CURRENT
+    try:
+        target = Path(os.readlink(link))
+    except FileNotFoundError:
+        raise BundleError(link, "missing: no version has been published here") from None
+    except OSError as error:
+        raise BundleError(link, f"not a symlink to a version ({error.strerror})") from None
+    if target.parent != Path(VERSIONS):
+        raise BundleError(link, f"points at {str(target)!r}, not at {VERSIONS}/<version>")
+    try:
+        return check_version(target.name)
+    except RegistryError as error:
+        raise BundleError(link, str(error)) from None
+
+
+def resolve(model_dir: Path) -> Path:
+    """The bundle directory to load for MODEL_DIR: a single bundle as is, or ROOT's current version."""
+    if is_registry(model_dir):
+        return model_dir / VERSIONS / current_version(model_dir)
+    return model_dir
+
+
+def list_versions(root: Path) -> list[str]:
+    """Published versions, oldest first (names sort by creation time); staging leftovers are ignored."""
+    versions = root / VERSIONS
+    if not versions.is_dir():
+        return []
+    return sorted(p.name for p in versions.iterdir() if p.is_dir() and _VERSION.fullmatch(p.name))
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def point_current(root: Path, version: str) -> None:
+    """Make `ROOT/current` name `version` in one atomic step (a new symlink replaces the old one)."""
+    version_dir(root, version)
+    staging = root / f"{CURRENT}.tmp-{uuid.uuid4().hex[:8]}"
+    os.symlink(Path(VERSIONS) / version, staging)
+    try:
+        os.replace(staging, root / CURRENT)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    _fsync(root)
+
+
+def publish(bundle_dir: Path, root: Path, move: bool = False) -> str:
+    """Add a finished bundle as ROOT/versions/<its version> and point `current` at it; returns the version.
+
+    With `move` the bundle directory is renamed into place (it must be on ROOT's file system), otherwise
+    copied. Publishing a version that already exists is refused: published versions never change.
+    """
+    try:
+        manifest = json.loads((bundle_dir / MANIFEST_FILE).read_text("utf-8"))
+        version = check_version(manifest["version"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BundleError(bundle_dir / MANIFEST_FILE, f"cannot publish: no valid version ({error})") from None
+    versions = root / VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    target = versions / version
+    if target.exists():
+        raise RegistryError(f"version {version} is already published in {versions}")
+    if move:
+        os.rename(bundle_dir, target)
+        _fsync(versions)
+    else:
+        staging = versions / f".{version}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            shutil.copytree(bundle_dir, staging)
+            for item in [*staging.iterdir(), staging]:
+                _fsync(item)
+            os.rename(staging, target)
+            _fsync(versions)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    point_current(root, version)
+    return version

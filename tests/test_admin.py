@@ -1,0 +1,179 @@
+"""Admin routes in process: bearer auth, hot reload and rollback, refused bundles, metrics, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.middleware import PAGE_CSP
+from app.settings import Settings
+from tests.registry_helpers import add_version, copy_root
+
+TOKEN = "test-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CORRUPT, RELABELLED, ABSENT = "29990101-000000-0000000c", "29990101-000000-0000000d", "29990101-000000-0000000e"
+
+
+@pytest.fixture(scope="module")
+def root(published_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A ROOT serving the first version, with a good second one, a corrupt one and one with other labels."""
+    root, versions = copy_root(published_root, tmp_path_factory.mktemp("admin") / "models", current=0)
+    add_version(root, versions[0], CORRUPT, flip_model_byte=True)
+    add_version(root, versions[0], RELABELLED, labels=["bad", "good"])
+    return root, versions
+
+
+@pytest.fixture(scope="module")
+def client(root: tuple[Path, list[str]]) -> Iterator[TestClient]:
+    settings = Settings(MODEL_DIR=root[0], ADMIN_TOKEN=TOKEN, METRICS="admin")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def served_version(client: TestClient) -> str:
+    response = client.post("/v1/predict", json={"text": "정말 재밌는 영화"})
+    assert response.status_code == 200, response.text
+    return response.json()["model"]["version"]
+
+
+def reload(client: TestClient, version: str | None = None, headers: dict | None = None):
+    return client.post(
+        "/v1/admin/reload", json=None if version is None else {"version": version}, headers=headers or AUTH
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [
+        ({}, "Bearer"),
+        ({"Authorization": "Bearer wrong-token-wrong-token"}, 'Bearer error="invalid_token"'),
+        ({"Authorization": f"Basic {TOKEN}"}, "Bearer"),
+        ({"Authorization": f"Bearer {TOKEN}x"}, 'Bearer error="invalid_token"'),
+    ],
+)
+def test_admin_routes_refuse_a_missing_or_wrong_token(client: TestClient, headers: dict, challenge: str) -> None:
+    for response in (
+        client.post("/v1/admin/reload", headers=headers),
+        client.get("/v1/admin/versions", headers=headers),
+        client.get("/metrics", headers=headers),
+    ):
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"] == challenge
+        assert "Bearer" in response.json()["detail"] and TOKEN not in response.text
+
+
+def test_admin_routes_are_absent_without_a_configured_token(root: tuple[Path, list[str]]) -> None:
+    client = TestClient(create_app(Settings(MODEL_DIR=root[0], METRICS="admin")))  # routing needs no model
+    for response in (
+        client.post("/v1/admin/reload", headers=AUTH),
+        client.get("/v1/admin/versions", headers=AUTH),
+        client.get("/v1/admin/reload", headers=AUTH),
+        client.get("/metrics", headers=AUTH),
+    ):
+        assert response.status_code == 404
+        assert response.json()["detail"].startswith("no route for")
+    assert not any(path.startswith("/v1/admin") for path in client.get("/openapi.json").json()["paths"])
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "../versions/x", "/etc", "..", "20250101-120000-1a2b3c4d/../../x"])
+def test_version_names_that_could_leave_root_are_refused_before_any_file_access(
+    client: TestClient, root: tuple[Path, list[str]], bad: str, tmp_path: Path
+) -> None:
+    before = client.get("/v1/model").json()["last_reload"]
+    response = reload(client, bad)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "version"]
+    assert client.get("/v1/model").json()["last_reload"] == before  # refused by the schema: no attempt was made
+
+
+def test_reload_swaps_the_model_and_rollback_restores_it(client: TestClient, root: tuple[Path, list[str]]) -> None:
+    first, second = root[1]
+    assert served_version(client) == first
+    listed = client.get("/v1/admin/versions", headers=AUTH).json()
+    assert listed["serving"] == first and listed["current"] == first
+    assert set(listed["versions"]) == {first, second, CORRUPT, RELABELLED}
+
+    response = reload(client, second)
+    assert response.status_code == 200, response.text
+    assert response.json() | {"at": None} == {
+        "at": None, "ok": True, "requested": second, "version": second, "reason": None
+    }  # fmt: skip
+    assert served_version(client) == second
+    info = client.get("/v1/model").json()
+    assert info["version"] == second and info["last_reload"]["ok"] is True
+    assert info["name"] == "models"  # the ROOT's name, not the version directory's
+
+    assert reload(client, first).json()["version"] == first  # rollback
+    assert served_version(client) == first
+    assert reload(client).json()["version"] == first  # no version: whatever `current` names
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "reason"),
+    [
+        (CORRUPT, 409, "model.keras: sha256 does not match manifest.json"),
+        (RELABELLED, 409, "labels ['bad', 'good'] differ from the serving model's ['negative', 'positive']"),
+        (ABSENT, 422, f"version {ABSENT} is not published"),
+    ],
+)
+def test_a_bad_version_is_refused_with_its_reason_and_the_old_model_keeps_serving(
+    client: TestClient, root: tuple[Path, list[str]], version: str, status: int, reason: str
+) -> None:
+    serving = served_version(client)
+    response = reload(client, version)
+    assert response.status_code == status, response.text
+    assert reason in response.json()["detail"] and f"still serving {serving}" in response.json()["detail"]
+    assert served_version(client) == serving
+    last = client.get("/v1/model").json()["last_reload"]
+    assert last["ok"] is False and last["requested"] == version and reason in last["reason"]
+    assert last["version"] == serving
+
+
+def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, root: tuple[Path, list[str]]) -> None:
+    served_version(client)
+    reload(client, CORRUPT)
+    response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'http_requests_total{method="POST",route="/v1/predict",status="200"}' in text
+    assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/predict"}' in text
+    assert "microbatch_size_count" in text and 'model_reloads_total{result="failed"}' in text
+    assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
+    client.get("/no/such/path/123")
+    assert 'route="unmatched"' in client.get("/metrics", headers=AUTH).text  # raw paths never become labels
+
+
+def test_metrics_public_or_off(tiny_bundle: Path) -> None:
+    public = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle, METRICS="public")))
+    assert public.get("/metrics").status_code == 200
+    off = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)))
+    assert off.get("/metrics").status_code == 404
+
+
+def test_security_headers_on_page_api_and_errors(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.headers["content-security-policy"] == PAGE_CSP
+    assert "script-src 'self'" in PAGE_CSP and "unsafe-inline" not in PAGE_CSP
+    too_big = client.post("/v1/predict", content=b"x" * 300_000, headers={"content-type": "application/json"})
+    assert too_big.status_code == 413
+    for response in (page, client.get("/v1/model"), too_big, client.get("/static/page.js")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize(("text", "position", "name"), [("a\x00b", 1, "U+0000"), ("좋다\x1b[31m", 2, "U+001B")])
+def test_control_characters_are_refused_with_their_position(
+    client: TestClient, text: str, position: int, name: str
+) -> None:
+    response = client.post("/v1/predict", json={"text": text})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["type"] == "control_character" and error["loc"] == ["body", "text"]
+    assert f"{name} at position {position}" in error["msg"]
+    batch = client.post("/v1/predict/batch", json={"texts": ["좋다", text]})
+    assert batch.status_code == 422 and batch.json()["detail"][0]["loc"] == ["body", "texts", 1]
+    assert client.post("/v1/predict", json={"text": "탭\t줄\n바꿈\r"}).status_code == 200

@@ -1,0 +1,107 @@
+"""Published model versions: publishing, resolving, strict version names, and crashes that leave ROOT intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model import registry
+from model.bundle import Bundle, BundleError
+from tests.conftest import FIXTURES, ROOT
+from tests.registry_helpers import copy_root
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Everything a reader of ROOT can see: where `current` points and every byte of every published version."""
+    return {
+        "current": os.readlink(root / registry.CURRENT),
+        **{
+            f"{version}/{path.name}": path.read_bytes()
+            for version in registry.list_versions(root)
+            for path in sorted((root / registry.VERSIONS / version).iterdir())
+        },
+    }
+
+
+def test_the_cli_published_a_second_version_and_made_it_current(published_root: Path, tiny_bundle: Path) -> None:
+    versions = registry.list_versions(published_root)
+    assert len(versions) == 2 and versions[0] == Bundle.load(tiny_bundle).version
+    assert os.readlink(published_root / "current") == f"versions/{versions[1]}"
+    assert registry.resolve(published_root) == published_root / "versions" / versions[1]
+    assert registry.resolve(tiny_bundle) == tiny_bundle  # a single bundle is served as is
+    assert Bundle.load(registry.resolve(published_root)).version == versions[1]
+    assert [p.name for p in published_root.iterdir() if p.name.startswith("current.tmp")] == []
+
+
+@pytest.mark.parametrize(
+    "bad", ["../../etc", "..", "", "/etc/passwd", "20250101-120000-1a2b3c4d/..", "20250101-120000-1A2B3C4D", "x" * 300]
+)
+def test_version_names_outside_the_pattern_are_refused(bad: str, published_root: Path) -> None:
+    with pytest.raises(registry.RegistryError, match="invalid version"):
+        registry.version_dir(published_root, bad)
+
+
+def test_publishing_a_version_twice_is_refused(published_root: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    root, _ = copy_root(published_root, tmp_path / "root")
+    before = snapshot(root)
+    with pytest.raises(registry.RegistryError, match="already published"):
+        registry.publish(tiny_bundle, root)
+    assert snapshot(root) == before
+
+
+def test_a_current_link_pointing_outside_versions_is_refused(published_root: Path, tmp_path: Path) -> None:
+    root, _ = copy_root(published_root, tmp_path / "root")
+    (root / "current").unlink()
+    (root / "current").symlink_to("../../etc")
+    with pytest.raises(BundleError, match="not at versions/<version>"):
+        registry.resolve(root)
+
+
+def test_a_crash_while_switching_current_leaves_it_unchanged(
+    published_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, versions = copy_root(published_root, tmp_path / "root")
+    before = snapshot(root)
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt  # as if killed between creating the new link and renaming it
+
+    monkeypatch.setattr(registry.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        registry.point_current(root, versions[0])
+    assert snapshot(root) == before
+    assert set(os.listdir(root)) == {"versions", "current"}  # the half-made link was removed
+
+
+def test_killed_training_with_publish_leaves_current_and_every_version_intact(
+    published_root: Path, tmp_path: Path
+) -> None:
+    root, versions = copy_root(published_root, tmp_path / "root")
+    before = snapshot(root)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root),
+         "--epochs", "50", "--patience", "50", "--embedding-dim", "16", "--lstm-units", "16",
+         "--no-pretrain-embeddings"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        assert process.stdout is not None
+        for line in process.stdout:  # Keras writes its epoch lines to stdout
+            if "Epoch 2/" in line or time.monotonic() > deadline:
+                break
+        assert process.poll() is None, "training ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        process.kill()
+    assert snapshot(root) == before
+    assert registry.list_versions(root) == versions
+    assert Bundle.load(registry.resolve(root)).version == versions[-1]
