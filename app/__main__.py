@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_config=logging_config(args.log_level),
         log_level=args.log_level,
         access_log=False,
+        # Longer than common clients' idle expiry (httpx: 5 s), so the server never closes a connection
+        # just as a client reuses it.
+        timeout_keep_alive=30,
     )
 
 

@@ -132,11 +132,13 @@ class MicroBatcher:
     async def _gather(self, queue: asyncio.Queue[_Job], jobs: list[_Job]) -> None:
         """Wait for one job, then take more until the batch is full or `max_wait_s` has passed.
 
+        With no batch running the model is idle, so a lone request goes at once with whatever is queued
+        (waiting would only add latency); under load, requests gather while the model is busy.
         Jobs go straight into `jobs` so that a cancelled worker can still answer their callers.
         """
         jobs.append(await queue.get())
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
+        deadline = loop.time() + (self.max_wait_s if self._batches else 0.0)
         while len(jobs) < self.max_size:
             if not queue.empty():
                 jobs.append(queue.get_nowait())

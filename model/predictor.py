@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,24 @@ class Predictor:
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
             reduce_retracing=True,
         )
-        self.predict(["warm up"])
+        self.warm_up()
+
+    def warm_up(self, rounds: int = 300) -> None:
+        """Run varied texts through every stage, then take the loaded objects out of the garbage collector's sight.
+
+        konlpy's JVM bridge triggers full collections every few dozen texts; with TensorFlow's ~350,000 objects
+        tracked, each one walks them all, which made tokenizing 2.5-4x slower and put ~200 ms spikes in
+        single-text latency (benchmarks/README.md). `gc.freeze()` moves everything loaded so far to the
+        permanent generation. A fresh JVM also runs Okt several times slower until its JIT has seen a few
+        hundred texts, so the warm-up covers every length bucket with texts made of real vocabulary forms.
+        """
+        forms = self.bundle.vocab.tokens[2:] or ["warm up"]
+        texts = [
+            " ".join(forms[(i * 7919 + j * 104729) % len(forms)] for j in range(1 + i % self.max_len))
+            for i in range(rounds)
+        ]
+        self.predict(texts)
+        gc.freeze()
 
     @classmethod
     def load(cls, path: str | Path, **options) -> Predictor:

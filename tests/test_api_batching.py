@@ -55,9 +55,9 @@ def test_concurrent_submits_share_model_calls_and_keep_their_own_answers() -> No
     assert [r.batch_size for r in results] == [32] * 32 + [18] * 18
 
 
-def test_a_lone_request_waits_at_most_max_wait() -> None:
+def test_a_lone_request_on_an_idle_model_does_not_wait() -> None:
     async def scenario() -> tuple[float, int]:
-        model, batcher = Recorder(), await started(max_wait_s=0.05)
+        model, batcher = Recorder(), await started(max_wait_s=0.5)
         began = time.perf_counter()
         result = await batcher.submit(model, "alone")
         elapsed = time.perf_counter() - began
@@ -66,7 +66,24 @@ def test_a_lone_request_waits_at_most_max_wait() -> None:
 
     elapsed, batch_size = asyncio.run(scenario())
     assert batch_size == 1
-    assert 0.04 <= elapsed < 1.0
+    assert elapsed < 0.25
+
+
+def test_requests_arriving_while_the_model_is_busy_wait_for_each_other() -> None:
+    async def scenario() -> Recorder:
+        model, batcher = Recorder(call_s=0.2), await started(max_wait_s=0.1)
+        first = asyncio.create_task(batcher.submit(model, "first"))
+        await asyncio.sleep(0.02)  # "first" is running now
+        late = []
+        for i in range(4):  # arrive one by one, 10 ms apart, while the model is busy
+            late.append(asyncio.create_task(batcher.submit(model, f"late {i}")))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(first, *late)
+        await batcher.stop()
+        return model
+
+    model = asyncio.run(scenario())
+    assert model.calls == [["first"], ["late 0", "late 1", "late 2", "late 3"]]
 
 
 def test_micro_batching_beats_one_at_a_time_under_concurrency() -> None:
@@ -99,16 +116,18 @@ def test_a_failing_batch_reaches_every_caller_and_the_worker_goes_on() -> None:
 
 def test_a_caller_that_went_away_is_not_predicted() -> None:
     async def scenario() -> Recorder:
-        model, batcher = Recorder(), await started(max_wait_s=0.05)
+        model, batcher = Recorder(call_s=0.1), await started(max_wait_s=0.05)
+        busy = asyncio.create_task(batcher.submit(model, "busy"))
+        await asyncio.sleep(0.01)  # the model is busy, so the next batch gathers for up to 50 ms
         gone = asyncio.create_task(batcher.submit(model, "gone"))
         kept = asyncio.create_task(batcher.submit(model, "kept"))
         await asyncio.sleep(0.01)
         gone.cancel()
-        await kept
+        await asyncio.gather(busy, kept)
         await batcher.stop()
         return model
 
-    assert asyncio.run(scenario()).calls == [["kept"]]
+    assert asyncio.run(scenario()).calls == [["busy"], ["kept"]]
 
 
 def test_requests_arriving_while_the_model_is_busy_join_one_batch() -> None:

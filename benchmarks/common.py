@@ -1,0 +1,95 @@
+"""Shared by the benchmarks: NSMC sample texts, percentile stats, targets, machine info and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MODEL_DIR = ROOT / "model" / "default"
+NSMC_TEST = ROOT.parent / "shared" / "data" / "nsmc" / "ratings_test.txt"
+SHARED_NOTE = (
+    "The machine is shared with other work, so absolute times are noisy; the verdicts are ratios of "
+    "figures measured side by side in the same run."
+)
+
+
+def load_texts(n: int, seed: int = 0, path: Path = NSMC_TEST) -> list[str]:
+    """`n` non-blank texts from distinct rows, drawn with a fixed seed (the API rejects blank texts)."""
+    texts = pd.read_csv(path, sep="\t", keep_default_na=False)["document"].astype(str)
+    texts = texts[texts.str.strip() != ""]
+    if n > len(texts):
+        raise ValueError(f"asked for {n} texts but {path} has only {len(texts)} non-blank ones")
+    return texts.sample(n=n, random_state=seed).tolist()
+
+
+def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
+    """Count, p50/p90/p99 and mean of durations given in seconds, in milliseconds."""
+    values = np.asarray(seconds, dtype=float) * 1000
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"n": len(values), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(values.mean())}
+
+
+def target(name: str, value: float, op: str, bound: float) -> dict:
+    """A target check: `value op bound` with op '>=' or '<='."""
+    met = value >= bound if op == ">=" else value <= bound
+    return {"name": name, "value": value, "target": f"{op} {bound:g}", "met": bool(met)}
+
+
+def machine_info() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, bool):
+        return "met" if value else "**missed**"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows])
+
+
+def targets_table(targets: Sequence[dict]) -> str:
+    rows = [[t["name"], t["value"], t["target"], t["met"]] for t in targets]
+    return md_table(["target", "measured", "goal", "verdict"], rows)
+
+
+def write_results(name: str, title: str, data: dict, sections: Sequence[str], note: str = SHARED_NOTE) -> Path:
+    """Write results/<name>.json (data + machine info) and results/<name>.md; returns the Markdown path."""
+    machine = machine_info()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": name, "machine": machine, **data}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=float) + "\n")
+    header = (
+        f"# {title}\n\n{machine['date']} · {machine['cpus_usable']} of {machine['cpu_count']} CPUs usable · "
+        f"load average {machine['load_average_1_5_15']} · Python {machine['python']} · "
+        f"TensorFlow {machine['tensorflow']} · Keras {machine['keras']}\n\n{note}"
+    )
+    markdown = RESULTS / f"{name}.md"
+    markdown.write_text("\n\n".join([header, *sections]) + "\n", "utf-8")
+    return markdown

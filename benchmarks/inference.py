@@ -1,0 +1,159 @@
+"""In-process inference: the Predictor against Keras' own `model.predict`, and against its tokenizer.
+
+    python -m benchmarks.inference [--n 300] [--batch-n 3000] [--repeats 3]
+
+(a) Single-text latency: `Predictor.predict([text])` (tokenize + network + decode) against
+    `bundle.model.predict(ids, verbose=0)` on the same text already encoded and padded exactly as the
+    Predictor pads it. The calls are interleaved, their order rotating per text, so both share the
+    machine's noise. Also splits the Predictor's time into tokenize (`preprocess`) and network
+    (`forward`). Target: Predictor p50 at least 10x lower than model.predict p50.
+(b) Batch throughput: texts/s of `Predictor.predict(texts)` against `tokenizer.tokenize_many(texts)` on
+    the same texts, in alternating order, `--repeats` times; medians. The tokenizer bounds what the
+    Predictor can do, so the ratio says how much the network and decoding add.
+    Target: Predictor texts/s >= 0.8x tokenizer texts/s.
+
+Writes benchmarks/results/inference.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from benchmarks.common import MODEL_DIR, latency_stats, load_texts, md_table, target, targets_table, write_results
+from model.predictor import Predictor
+from model.vocab import PAD_ID, UNK_ID
+
+WARM_TEXTS = 1000
+
+
+def padded(predictor: Predictor, ids: list[int]) -> np.ndarray:
+    """The (1, bucket) array `Predictor.forward` builds for one text: padded to its length bucket, unk if empty."""
+    length = predictor.buckets[bisect.bisect_left(predictor.buckets, max(1, len(ids)))]
+    array = np.full((1, length), PAD_ID, dtype=np.int32)
+    array[0, : max(1, len(ids))] = ids or [UNK_ID]
+    return array
+
+
+def single_text(predictor: Predictor, texts: list[str], budget_s: float) -> dict:
+    """Latency of four calls per text, interleaved with a rotating order; stops early after `budget_s`."""
+    model = predictor.bundle.model
+    for length in predictor.buckets:  # trace every length bucket before timing
+        predictor.forward([[UNK_ID] * length])
+        model.predict(np.full((1, length), UNK_ID, dtype=np.int32), verbose=0)
+    encoded = predictor.preprocess(texts)
+    times: dict[str, list[float]] = {"predictor": [], "keras_predict": [], "tokenize": [], "network": []}
+    deadline = time.monotonic() + budget_s
+    for i, (text, enc) in enumerate(zip(texts, encoded)):
+        ids = padded(predictor, enc.ids)
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("predictor", lambda text=text: predictor.predict([text])),
+            ("keras_predict", lambda ids=ids: model.predict(ids, verbose=0)),
+            ("tokenize", lambda text=text: predictor.preprocess([text])),
+            ("network", lambda enc=enc: predictor.forward([enc.ids])),
+        ]
+        for name, call in calls[i % 4 :] + calls[: i % 4]:
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+        if time.monotonic() > deadline:
+            break
+    split = [(t, n, p - t - n) for p, t, n in zip(times["predictor"], times["tokenize"], times["network"])]
+    return {
+        "latency": {name: latency_stats(values) for name, values in times.items()},
+        "split_median_ms": {
+            part: statistics.median(values) * 1000 for part, values in zip(("tokenize", "network", "rest"), zip(*split))
+        },
+        "tokenize_share_median": statistics.median(t / (t + n) for t, n, _ in split),
+    }
+
+
+def throughput(predictor: Predictor, texts: list[str], repeats: int, budget_s: float) -> dict:
+    """texts/s of predict and tokenize_many on the same texts, alternating which goes first, until `budget_s`."""
+    runs: dict[str, list[float]] = {"predictor": [], "tokenizer": []}
+    calls = {"predictor": predictor.predict, "tokenizer": predictor.tokenizer.tokenize_many}
+    deadline = time.monotonic() + budget_s
+    for repeat in range(repeats):
+        if repeat and time.monotonic() > deadline:
+            break
+        order = ["predictor", "tokenizer"] if repeat % 2 == 0 else ["tokenizer", "predictor"]
+        for name in order:
+            start = time.perf_counter()
+            calls[name](texts)
+            runs[name].append(len(texts) / (time.perf_counter() - start))
+    ratios = [p / t for p, t in zip(runs["predictor"], runs["tokenizer"])]
+    return {
+        "texts": len(texts),
+        "texts_per_s": runs,
+        "median_texts_per_s": {name: statistics.median(values) for name, values in runs.items()},
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.inference", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=300, help="texts timed one at a time (default 300)")
+    parser.add_argument("--batch-n", type=int, default=3000, help="texts per throughput run (default 3000)")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs of each (default 3)")
+    parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    texts = load_texts(args.n + args.batch_n + WARM_TEXTS, args.seed)
+    single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[args.n + args.batch_n :]
+    started = time.perf_counter()
+    predictor = Predictor.load(MODEL_DIR)
+    load_s = time.perf_counter() - started
+    predictor.predict(warm)  # the JVM's JIT (Okt runs several times faster after ~1000 texts), batch shapes
+
+    single_result = single_text(predictor, single, args.budget_s)
+    latency, split = single_result["latency"], single_result["split_median_ms"]
+    tput = throughput(predictor, batch, args.repeats, args.budget_s)
+    p50 = {name: stats["p50_ms"] for name, stats in latency.items()}
+    speedup = p50["keras_predict"] / p50["predictor"]
+    targets = [
+        target("model.predict p50 / Predictor p50 (single text)", speedup, ">=", 10),
+        target("Predictor / tokenizer texts/s (batch)", tput["median_ratio"], ">=", 0.8),
+    ]
+    sections = [
+        f"## Single text, in process ({latency['predictor']['n']} texts, calls interleaved)\n\n"
+        + md_table(
+            ["call", "p50 ms", "p90 ms", "p99 ms", "mean ms"],
+            [[name, s["p50_ms"], s["p90_ms"], s["p99_ms"], s["mean_ms"]] for name, s in latency.items()],
+        )
+        + "\n\n`predictor` = `Predictor.predict([text])`; `keras_predict` = `model.predict(ids, verbose=0)` on the"
+        " same padded ids; `tokenize` = `Predictor.preprocess([text])` (tokenize + vocabulary lookup); `network` ="
+        " `Predictor.forward([ids])` (pad + compiled network).\n\n"
+        + f"Split of the Predictor's time, medians over texts: tokenize {split['tokenize']:.2f} ms, network"
+        f" {split['network']:.2f} ms, rest (decode, bookkeeping: `predictor` minus both on the same text;"
+        " negative means below the noise of separate calls)"
+        f" {split['rest']:.2f} ms; tokenize is {single_result['tokenize_share_median']:.0%} of tokenize + network."
+        + "\n\nNetwork only, like for like: model.predict p50 / forward p50 = "
+        + f"{p50['keras_predict'] / p50['network']:.1f}x.",
+        f"## Batch throughput ({tput['texts']} texts, {len(tput['ratios'])} runs each, alternating order)\n\n"
+        + md_table(
+            ["run", "Predictor.predict texts/s", "tokenize_many texts/s", "ratio"],
+            [[i + 1, p, t, r] for i, (p, t, r) in enumerate(zip(*tput["texts_per_s"].values(), tput["ratios"]))]
+            + [["median", *tput["median_texts_per_s"].values(), tput["median_ratio"]]],
+        ),
+        "## Targets\n\n" + targets_table(targets),
+    ]
+    data = {
+        "model_version": predictor.version,
+        "args": vars(args),
+        "load_s": load_s,
+        "single_text": single_result,
+        "throughput": tput,
+        "targets": targets,
+    }
+    print(write_results("inference", "Inference benchmark (in process)", data, sections).read_text())
+
+
+if __name__ == "__main__":
+    main()
