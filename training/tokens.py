@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import gzip
 import hashlib
 import json
@@ -46,6 +47,9 @@ def _start_worker(name: str, options: dict) -> None:
     global _worker_tokenizer
     _die_with_parent()
     _worker_tokenizer = MorphTokenizer(name, options, workers=1)
+    # Spawned workers re-import the parent's main module (and so TensorFlow); freeze those objects so the
+    # JVM bridge's frequent full collections do not walk them (see Predictor.warm_up).
+    gc.freeze()
 
 
 def _tokenize_chunk(texts: list[str]) -> list[list[tuple[str, int, int]]]:
