@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +75,23 @@ def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     )  # fmt: skip
     assert code == 0
     return root
+
+
+def kill_training_mid_fit(args: list[str], cache: Path) -> None:
+    """Run `python -m training.train ARGS` and SIGKILL it once its second epoch has begun."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training.train", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        assert process.stdout is not None
+        for line in process.stdout:  # Keras writes its epoch lines to stdout
+            if "Epoch 2/" in line or time.monotonic() > deadline:
+                break
+        assert process.poll() is None, "training ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        process.kill()

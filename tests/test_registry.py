@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from model import registry
 from model.bundle import Bundle, BundleError
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, kill_training_mid_fit
 from tests.registry_helpers import copy_root
 
 
@@ -84,24 +80,11 @@ def test_killed_training_with_publish_leaves_current_and_every_version_intact(
 ) -> None:
     root, versions = copy_root(published_root, tmp_path / "root")
     before = snapshot(root)
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root),
-         "--epochs", "50", "--patience", "50", "--embedding-dim", "16", "--lstm-units", "16",
-         "--no-pretrain-embeddings"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    kill_training_mid_fit(
+        ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root), "--epochs", "50", "--patience", "50",
+         "--embedding-dim", "16", "--lstm-units", "16", "--no-pretrain-embeddings"],
+        tmp_path,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        assert process.stdout is not None
-        for line in process.stdout:  # Keras writes its epoch lines to stdout
-            if "Epoch 2/" in line or time.monotonic() > deadline:
-                break
-        assert process.poll() is None, "training ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-    finally:
-        process.kill()
     assert snapshot(root) == before
     assert registry.list_versions(root) == versions
     assert Bundle.load(registry.resolve(root)).version == versions[-1]

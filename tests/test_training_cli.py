@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from model.bundle import Bundle
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, kill_training_mid_fit
 
 SMALL = ["--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16"]
 
@@ -127,23 +125,10 @@ def test_killed_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tm
 
     out = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out),
-         "--epochs", "50", "--patience", "50"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        assert process.stdout is not None
-        for line in process.stdout:  # Keras writes its epoch lines to stdout
-            if "Epoch 2/" in line or time.monotonic() > deadline:
-                break
-        assert process.poll() is None, "training ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-    finally:
-        process.kill()
+    kill_training_mid_fit(
+        ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), "--epochs", "50", "--patience", "50"],
+        tmp_path,
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")] == []
     Bundle.load(out)
