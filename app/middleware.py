@@ -98,6 +98,19 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class StatusRecorder:
+    """Wraps an ASGI `send` and remembers the response status (500 if the app fails before answering)."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class AccessLogMiddleware:
     """Log one JSON line per request on `app.access`: method, path, status, latency_ms and handler fields."""
 
@@ -109,18 +122,12 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
         state = scope.setdefault("state", {})
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, recorder)
         finally:
+            status = recorder.status
             fields = {
                 "method": scope["method"],
                 "path": scope["path"],
