@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from model.bundle import BundleError
-from model.predictor import Predictor
+from model.predictor import Encoded, Predictor
 from training.data import DataError, LabelledTexts, read_labelled
 from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
@@ -30,9 +31,10 @@ def label_names_for(predictor: Predictor, data: LabelledTexts) -> list[str]:
     return [mapping[label] for label in data.labels]
 
 
-def evaluate(predictor: Predictor, data: LabelledTexts) -> dict:
+def evaluate(predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encoded] | None = None) -> dict:
+    """The classification report of `data`; pass `encoded` (its `Predictor.preprocess`) to skip tokenizing."""
     true = label_names_for(predictor, data)
-    predictions = predictor.predict(data.texts)
+    predictions = predictor.predict_encoded(encoded if encoded is not None else predictor.preprocess(data.texts))
     return classification_report(true, [p.label for p in predictions], predictor.labels)
 
 
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("loading bundle %s", args.bundle)
         predictor = Predictor.load(args.bundle, batch_size=256, tokenizer_workers=args.workers)
         log.info("predicting %s texts", f"{len(data.texts):,}")
-        report = evaluate(predictor, data)
+        encoded = predictor.preprocess(data.texts)
+        report = evaluate(predictor, data, encoded)
     except (DataError, BundleError) as error:
         log.error("error: %s", error)
         return 2
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("faithfulness: deleting top-ranked tokens from %s texts", f"{sample:,}")
         table = faithfulness(
             predictor,
-            data.texts,
+            encoded,
             limit=args.faithfulness_limit,
             progress=lambda done, total: log.info("faithfulness: %s/%s texts", f"{done:,}", f"{total:,}"),
         )

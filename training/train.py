@@ -304,7 +304,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="start the embedding from word2vec vectors trained on the training texts",
     )
     parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
-    parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")
+    parser.add_argument("--workers", type=int, default=2, help="tokenizer workers (processes for large files)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
     parser.add_argument("--no-cache", action="store_true", help="tokenize again and cache nothing")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
