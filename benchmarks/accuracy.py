@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,8 +85,8 @@ def stratified_sample(path: Path, rows: int, seed: int = 0) -> Path:
     return out
 
 
-def train_once(train: Path, test: Path, options: list[str], timeout_s: float) -> dict:
-    """One `training.train` run into a temporary bundle; returns its summary figures."""
+def train_once(train: Path, test: Path, options: list[str], timeout_s: float, keep: Path | None = None) -> dict:
+    """One `training.train` run into a temporary bundle (copied to `keep` if given); returns its summary figures."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "bundle"
         command = [sys.executable, "-m", "training.train", "--train", str(train), "--test", str(test)]
@@ -96,6 +97,9 @@ def train_once(train: Path, test: Path, options: list[str], timeout_s: float) ->
         wall = time.perf_counter() - started
         metrics = json.loads((out / "metrics.json").read_text("utf-8"))
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+        vocabulary = len(json.loads((out / "vocab.json").read_text("utf-8"))["tokens"])
+        if keep is not None:
+            shutil.copytree(out, keep)
     return {
         "options": options,
         "validation_accuracy": metrics["validation"]["accuracy"],
@@ -106,6 +110,7 @@ def train_once(train: Path, test: Path, options: list[str], timeout_s: float) ->
         "fit_s_per_epoch": metrics["timings"]["fit_s_per_epoch"],
         "wall_s": wall,
         "bundle_mb": size_mb,
+        "vocabulary": vocabulary,
         "train_config": metrics["train_config"],
     }
 
@@ -143,7 +148,13 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
 def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
     options = ["--label-names", "negative,positive", *extra]
     runs = {
-        str(seed): train_once(NSMC_TRAIN, NSMC_TEST, [*options, "--seed", str(seed)], args.timeout_s)
+        str(seed): train_once(
+            NSMC_TRAIN,
+            NSMC_TEST,
+            [*options, "--seed", str(seed)],
+            args.timeout_s,
+            keep=args.keep_dir / f"seed-{seed}" if args.keep_dir else None,
+        )
         for seed in args.seeds
     }
     return {"options": extra, "runs": runs, **spread(runs)}
@@ -294,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="ablation: most epochs per run")
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"ablation: these rows only, of {list(ABLATIONS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43], help="seeds: one full run per seed")
+    parser.add_argument("--keep-dir", type=Path, help="seeds: keep each run's bundle as DIR/seed-N")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]

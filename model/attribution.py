@@ -15,7 +15,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.network import member_suffixes_of
 from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
 
@@ -25,28 +24,19 @@ _COMPILED: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.Polymorp
 
 
 def _replay(model: keras.Model, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Gradient x input scores (batch, time) and the replayed probabilities (batch, classes).
-
-    For an ensemble the members' probabilities are averaged as the explainer does, and a token's
-    score sums gradient x input over every member's embedding of it."""
+    """Gradient x input scores (batch, time) and the replayed probabilities (batch, classes)."""
     mask = tf.not_equal(ids, PAD_ID)
     with tf.GradientTape() as tape:
-        embedded, member_probabilities = [], []
-        for suffix in member_suffixes_of(model):
-            vectors = model.get_layer(f"embedding{suffix}")(ids)
-            tape.watch(vectors)
-            layer = model.get_layer
-            context, forward_h, _, backward_h, _ = layer(f"bilstm{suffix}")(vectors, mask=mask, training=False)
-            query = layer(f"final_state{suffix}")([forward_h, backward_h])
-            vector, _ = layer(f"attention{suffix}")(context, query, mask=mask)
-            member_probabilities.append(layer(f"classes{suffix}")(vector))
-            embedded.append(vectors)
-        probabilities = tf.add_n(member_probabilities) / len(member_probabilities)
+        embedded = model.get_layer("embedding")(ids)
+        tape.watch(embedded)
+        context, forward_h, _, backward_h, _ = model.get_layer("bilstm")(embedded, mask=mask, training=False)
+        query = model.get_layer("final_state")([forward_h, backward_h])
+        vector, _ = model.get_layer("attention")(context, query, mask=mask)
+        probabilities = model.get_layer("classes")(vector)
         predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         chosen = tf.gather(probabilities, predicted, axis=1, batch_dims=1)
-    gradients = tape.gradient(chosen, embedded)
-    signed = tf.add_n([tf.reduce_sum(g * e, axis=-1) for g, e in zip(gradients, embedded)])
-    scores = tf.abs(signed) * tf.cast(mask, signed.dtype)
+    gradient = tape.gradient(chosen, embedded)
+    scores = tf.abs(tf.reduce_sum(gradient * embedded, axis=-1)) * tf.cast(mask, embedded.dtype)
     return scores, probabilities
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 
 from model.attention import FinalStateAttention  # noqa: F401  (registers the layer for loading)
-from model.network import PROBABILITIES, member_suffixes_of
+from model.network import PROBABILITIES
 from model.vocab import Vocabulary
 
 BUNDLE_FORMAT = "attnclf-bundle/1"
@@ -132,10 +132,7 @@ class Bundle:
             raise BundleError(
                 path / CONFIG_FILE, f"lists {len(config.labels)} labels but model.keras outputs {outputs} classes"
             )
-        try:
-            embedding_rows = model.get_layer(f"embedding{member_suffixes_of(model)[0]}").input_dim
-        except ValueError as error:
-            raise BundleError(path / MODEL_FILE, str(error)) from None
+        embedding_rows = model.get_layer("embedding").input_dim
         if embedding_rows != len(vocab):
             raise BundleError(path / VOCAB_FILE, f"has {len(vocab)} tokens but model.keras embeds {embedding_rows}")
         return cls(path, model, vocab, config, _read_json(path / METRICS_FILE), manifest)

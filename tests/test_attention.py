@@ -7,15 +7,7 @@ import numpy as np
 import pytest
 
 from model.attention import FinalStateAttention
-from model.network import (
-    ATTENTION,
-    PROBABILITIES,
-    NetworkConfig,
-    build_network,
-    ensemble_accuracy,
-    member_crossentropy,
-    member_suffixes_of,
-)
+from model.network import ATTENTION, PROBABILITIES, NetworkConfig, build_network
 
 
 @pytest.mark.parametrize("score", ["additive", "dot"])
@@ -87,7 +79,6 @@ def test_keras_file_round_trip_gives_the_same_outputs(tmp_path) -> None:
         ({"num_classes": 1}, "num_classes"),
         ({"attention": "mlp"}, "attention"),
         ({"dropout": 1.0}, "dropout"),
-        ({"members": 0}, "members"),
     ],
 )
 def test_network_config_is_checked(kwargs: dict, message: str) -> None:
@@ -95,39 +86,16 @@ def test_network_config_is_checked(kwargs: dict, message: str) -> None:
         NetworkConfig(**{"vocab_size": 10, "num_classes": 2, **kwargs})
 
 
-def test_ensemble_averages_its_members_and_keeps_attention_a_distribution() -> None:
-    classifier, explainer = build_network(NetworkConfig(vocab_size=40, num_classes=3, members=3))
-    assert member_suffixes_of(explainer) == ["_0", "_1", "_2"]
-    ids = np.array([[5, 9, 2, 0, 0], [7, 3, 0, 0, 0]], dtype="int32")
-    members = np.asarray(classifier(ids))
-    assert members.shape == (2, 3, 3)
-    assert not np.allclose(members[:, 0], members[:, 1])  # members start from different weights
-    answer = explainer(ids)
-    np.testing.assert_allclose(np.asarray(answer[PROBABILITIES]), members.mean(axis=1), atol=1e-6)
-    weights = np.asarray(answer[ATTENTION])
-    assert np.all(weights[ids == 0] == 0.0)
-    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
-
-
-def test_member_loss_is_each_members_own_crossentropy() -> None:
-    labels = np.array([0, 2], dtype="int32")
-    members = np.array([[[0.7, 0.2, 0.1], [0.2, 0.2, 0.6]], [[0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]], dtype="float32")
-    expected = -(np.log(members[[0, 1], :, labels].T)).mean(axis=0)  # per example, mean over members
-    np.testing.assert_allclose(np.asarray(member_crossentropy(labels, members)), expected, rtol=1e-5)
-    # The ensemble answers from the mean: (0.45, 0.2, 0.35) -> 0, right; (0.2, 0.2, 0.6) -> 2, right.
-    np.testing.assert_array_equal(np.asarray(ensemble_accuracy(labels, members)), [1.0, 1.0])
-    np.testing.assert_array_equal(np.asarray(ensemble_accuracy(np.array([1, 1]), members)), [0.0, 0.0])
-
-
-def test_int8_embeddings_survive_a_keras_file_round_trip(tmp_path) -> None:
-    _, explainer = build_network(NetworkConfig(vocab_size=300, num_classes=2, embedding_dim=16, members=2))
+def test_int8_embedding_survives_a_keras_file_round_trip(tmp_path) -> None:
+    _, explainer = build_network(NetworkConfig(vocab_size=300, num_classes=2, embedding_dim=16))
     ids = np.array([[3, 4, 5, 0], [7, 250, 0, 0]], dtype="int32")
-    before = np.asarray(explainer(ids)[PROBABILITIES])
-    for suffix in member_suffixes_of(explainer):
-        explainer.get_layer(f"embedding{suffix}").quantize("int8")
-    quantized = np.asarray(explainer(ids)[PROBABILITIES])
-    np.testing.assert_allclose(quantized, before, atol=1e-3)
+    before = explainer(ids)
+    explainer.get_layer("embedding").quantize("int8")
+    quantized = explainer(ids)
+    np.testing.assert_allclose(np.asarray(quantized[PROBABILITIES]), np.asarray(before[PROBABILITIES]), atol=1e-3)
+    assert np.all(np.asarray(quantized[ATTENTION])[ids == 0] == 0.0)  # the padding mask survives quantization
     explainer.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.get_layer("embedding_1").dtype_policy.name == "int8_from_float32"
-    np.testing.assert_allclose(np.asarray(loaded(ids)[PROBABILITIES]), quantized, atol=1e-6)
+    assert loaded.get_layer("embedding").dtype_policy.name == "int8_from_float32"
+    for key in (PROBABILITIES, ATTENTION):
+        np.testing.assert_allclose(np.asarray(loaded(ids)[key]), np.asarray(quantized[key]), atol=1e-6)

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.bundle import Bundle, BundleConfig, write_bundle
-from model.network import NetworkConfig, build_network, ensemble_accuracy, member_crossentropy, member_suffixes
+from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
 from model.registry import VERSIONS, RegistryError, publish
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
@@ -56,7 +56,6 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     pretrain_embeddings: bool = True
-    members: int = 1
     quantize_embeddings: bool = True
     val_fraction: float = 0.1
     patience: int = 2
@@ -126,12 +125,6 @@ def evaluate_tokens(predictor: Predictor, tokens: list[list[Token]], true_labels
     return classification_report(true_labels, predicted, predictor.labels), predicted
 
 
-def member_accuracies(classifier: keras.Model, batches: tf.data.Dataset) -> list[float]:
-    """Accuracy of each ensemble member alone on `(ids, labels)` batches."""
-    correct = [classifier.predict_on_batch(ids).argmax(-1) == labels.numpy()[:, None] for ids, labels in batches]
-    return [float(x) for x in np.concatenate(correct).mean(0)]
-
-
 def train(
     train_data: LabelledTexts,
     out: Path,
@@ -193,21 +186,19 @@ def train(
         attention_units=config.attention_units,
         embedding_dropout=config.embedding_dropout,
         dropout=config.dropout,
-        members=config.members,
     )
     classifier, explainer = build_network(network)
-    embeddings = [explainer.get_layer(f"embedding{suffix}") for suffix in member_suffixes(config.members)]
+    embedding = explainer.get_layer("embedding")
     if config.pretrain_embeddings:
         stage = time.perf_counter()
         documents = [[t.form for t in tokens[i]] for i in train_rows]
         matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
-        for embedding in embeddings:
-            embedding.set_weights([matrix])
+        embedding.set_weights([matrix])
         timings["word2vec_s"] = time.perf_counter() - stage
     classifier.compile(
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
-        loss=member_crossentropy,
-        metrics=[keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy")],
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
         jit_compile=False,
     )
     fit_data = bucketed_batches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
@@ -229,10 +220,9 @@ def train(
     timings["epochs_run"] = len(history["loss"])
     timings["fit_s_per_epoch"] = timings["fit_s"] / timings["epochs_run"]
     if config.quantize_embeddings:
-        # int8 rows with a per-row scale: the embeddings are most of the bundle, and this makes them 4x smaller.
+        # int8 rows with a per-row scale: the embedding is most of the bundle, and this makes it 4x smaller.
         # The figures below are measured on the quantized network, the one that ships.
-        for embedding in embeddings:
-            embedding.quantize("int8")
+        embedding.quantize("int8")
 
     bundle_config = BundleConfig(
         labels=labels,
@@ -247,10 +237,6 @@ def train(
     validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
     log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
     metrics: dict = {"validation": validation}
-    if config.members > 1:
-        metrics["validation_member_accuracy"] = member_accuracies(classifier, val_data)
-        shown = ", ".join(f"{a:.4f}" for a in metrics["validation_member_accuracy"])
-        log.info("validation accuracy of each member: %s", shown)
     if test_data is not None and test_tokens is not None:
         metrics["test"], _ = evaluate_tokens(predictor, test_tokens, [to_name[v] for v in test_data.labels])
         log.info("test (%s):\n%s", test_data.path.name, format_report(metrics["test"]))
@@ -325,16 +311,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
     parser.add_argument(
-        "--members",
-        type=int,
-        default=defaults.members,
-        help="Bi-LSTM + attention networks trained side by side and averaged (an ensemble in one bundle)",
-    )
-    parser.add_argument(
         "--quantize-embeddings",
         action=argparse.BooleanOptionalAction,
         default=defaults.quantize_embeddings,
-        help="store the embedding tables as int8 (4x smaller bundle)",
+        help="store the embedding table as int8 with a scale per row (4x smaller bundle)",
     )
     parser.add_argument("--workers", type=int, default=2, help="tokenizer workers (processes for large files)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
@@ -352,8 +332,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig(**{**fields, "tokenizer_options": options})
     if not 0.0 < config.val_fraction < 0.5:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
-    if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1 or config.members < 1:
-        raise DataError("--max-len, --epochs, --batch-size and --members must be positive")
+    if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1:
+        raise DataError("--max-len, --epochs and --batch-size must be positive")
     return config
 
 
