@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from model.bundle import Bundle
 from model.vocab import PAD_ID, Vocabulary
+from tests.conftest import FIXTURES
+from training.data import read_labelled
 from training.embeddings import word2vec_matrix
+from training.train import TrainConfig, train
 
 
 def test_word2vec_matrix_places_trained_vectors_by_vocabulary_id() -> None:
@@ -23,3 +29,22 @@ def test_word2vec_matrix_places_trained_vectors_by_vocabulary_id() -> None:
 
     # Forms that share contexts end up closer than forms that never co-occur.
     assert similarity("최고", "감동") > similarity("최고", "최악")
+
+
+def test_training_starts_the_network_from_the_word2vec_vectors(tmp_path: Path) -> None:
+    """With a learning rate of 0 the saved embedding is exactly the starting one: word2vec rows are far
+    longer than Keras' uniform(-0.05, 0.05) start, and padding stays zero."""
+    data = read_labelled(FIXTURES / "nsmc_train_3k.tsv")
+    norms = {}
+    for pretrain in (True, False):
+        config = TrainConfig(
+            epochs=1, vocab_size=1000, embedding_dim=16, lstm_units=8, attention_units=8, learning_rate=0.0,
+            pretrain_embeddings=pretrain, quantize_embeddings=False,
+        )  # fmt: skip
+        out = tmp_path / f"pretrain-{pretrain}"
+        train(data, out, config, cache_dir=tmp_path / "cache", workers=1, quiet=True)
+        matrix = Bundle.load(out).model.get_layer("embedding").get_weights()[0]
+        norms[pretrain] = np.median(np.linalg.norm(matrix[PAD_ID + 2 :], axis=1))
+        if pretrain:
+            assert np.all(matrix[PAD_ID] == 0.0)
+    assert norms[False] < 0.15 < 3 * norms[False] < norms[True]
