@@ -140,7 +140,10 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
     previous = load_results().get("ablation", {}).get("rows", {}) if args.only else {}
     rows = dict(previous)
     for name in names:
-        rows[name] = train_once(sample, NSMC_TEST, ABLATIONS[name] + budget, args.timeout_s)
+        try:
+            rows[name] = train_once(sample, NSMC_TEST, ABLATIONS[name] + budget, args.timeout_s)
+        except subprocess.CalledProcessError as error:  # one setting failing does not lose the others
+            rows[name] = {"options": ABLATIONS[name], "error": f"training exited with status {error.returncode}"}
         save_section("ablation", {"train_rows": args.train_rows, "epochs": args.epochs, "rows": rows})
     return {"train_rows": args.train_rows, "epochs": args.epochs, "rows": rows}
 
@@ -243,6 +246,9 @@ def markdown_sections(data: dict) -> list[str]:
         base = ablation["rows"].get("default (Okt norm+stem)")
         rows = []
         for name, run in ablation["rows"].items():
+            if "error" in run:
+                rows.append([name, f"failed: {run['error']}", "", "", "", "", ""])
+                continue
             delta = f"{100 * (run['validation_accuracy'] - base['validation_accuracy']):+.2f}" if base else ""
             rows.append(
                 [
