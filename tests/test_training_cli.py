@@ -138,3 +138,16 @@ def test_killed_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tm
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")] == []
     Bundle.load(out)
+
+
+def test_cosine_schedule_decays_over_the_planned_epochs_and_unknown_names_are_refused() -> None:
+    from training.data import DataError
+    from training.train import TrainConfig, learning_rate
+
+    assert learning_rate(TrainConfig(learning_rate=0.002), steps_per_epoch=10) == 0.002
+    schedule = learning_rate(TrainConfig(learning_rate=0.002, lr_schedule="cosine", epochs=6), steps_per_epoch=10)
+    assert float(schedule(0)) == pytest.approx(0.002)
+    assert float(schedule(30)) == pytest.approx(0.002 * (0.05 + 0.95 * 0.5), rel=1e-5)  # half way: cos = 0
+    assert float(schedule(60)) == pytest.approx(0.002 * 0.05, rel=1e-5)
+    with pytest.raises(DataError, match="--lr-schedule must be one of"):
+        learning_rate(TrainConfig(lr_schedule="linear"), steps_per_epoch=10)

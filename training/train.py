@@ -35,6 +35,8 @@ from training.progress import cli_logger
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TrainConfig:
@@ -54,6 +56,7 @@ class TrainConfig:
     epochs: int = 6
     batch_size: int = 128
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     pretrain_embeddings: bool = True
     quantize_embeddings: bool = True
@@ -123,6 +126,16 @@ def evaluate_tokens(predictor: Predictor, tokens: list[list[Token]], true_labels
     predictions = predictor.predict_encoded([predictor.encode(row) for row in tokens])
     predicted = [p.label for p in predictions]
     return classification_report(true_labels, predicted, predictor.labels), predicted
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Constant, or cosine decay from `learning_rate` to 5% of it over all `epochs` (so early stopping
+    keeps whichever epoch of the decay scored best)."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.05)
+    raise DataError(f"--lr-schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
 
 
 def train(
@@ -195,13 +208,13 @@ def train(
         matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
         embedding.set_weights([matrix])
         timings["word2vec_s"] = time.perf_counter() - stage
+    fit_data = bucketed_batches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
     classifier.compile(
-        optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(learning_rate(config, len(fit_data)), weight_decay=config.weight_decay),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=False,
     )
-    fit_data = bucketed_batches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
     val_data = bucketed_batches(ids_of(val_rows), y[val_rows], config.batch_size * 2, config.max_len, None)
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=1
@@ -310,6 +323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="start the embedding from word2vec vectors trained on the training texts",
     )
     parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule)
     parser.add_argument(
         "--quantize-embeddings",
         action=argparse.BooleanOptionalAction,
