@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # ideographic space. One character for one, so spans in the original text stay valid.
 _SPACES = {code: " " for code in range(0x110000) if chr(code).isspace() and code != 0x20}
 _tagger_lock = threading.Lock()
+PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
 
 
 class TokenizerError(ValueError):
@@ -142,6 +143,8 @@ class MorphTokenizer:
         self.options = dict(options or {})
         self.workers = max(1, workers)
         self._morphemes = _make_tagger(name, self.options)
+        self._threads: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def config(self) -> dict:
         return {"name": self.name, "options": self.options}
@@ -157,15 +160,24 @@ class MorphTokenizer:
         return align(text, morphemes)
 
     def tokenize_many(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Token]]:
-        """Tokenize in order, spread over `workers` threads (JVM calls release the GIL)."""
-        if self.workers == 1 or len(texts) < 64:
+        """Tokenize in order, spread over `workers` threads (JVM calls release the GIL).
+
+        The threads live as long as the tokenizer, so a small batch (a micro-batch of a few dozen
+        texts) is split too without paying for new threads or new JVM thread attachments each call.
+        """
+        if self.workers == 1 or len(texts) < PARALLEL_MIN_TEXTS:
             return [self.tokenize(text) for text in texts]
-        chunk = max(256, len(texts) // (self.workers * 8))
+        chunk = min(256, -(-len(texts) // self.workers))
         chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
         results: list[list[Token]] = []
-        with ThreadPoolExecutor(self.workers) as pool:
-            for tokens in pool.map(lambda part: [self.tokenize(t) for t in part], chunks):
-                results.extend(tokens)
-                if progress is not None:
-                    progress(len(results))
+        for tokens in self._pool().map(lambda part: [self.tokenize(t) for t in part], chunks):
+            results.extend(tokens)
+            if progress is not None:
+                progress(len(results))
         return results
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{self.name}-tokenizer")
+            return self._threads
