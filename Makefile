@@ -21,7 +21,7 @@ $(BIN)/.runtime: requirements.txt | check-python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
-$(BIN)/.dev: requirements-dev.txt $(BIN)/.runtime
+$(BIN)/.dev: requirements-dev.txt requirements-kiwi.txt $(BIN)/.runtime
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 

@@ -56,6 +56,7 @@ ABLATIONS: dict[str, list[str]] = {
     "Komoran": ["--tokenizer", "komoran"],
     "Hannanum": ["--tokenizer", "hannanum"],
     "Kkma": ["--tokenizer", "kkma"],
+    "Kiwi (kiwipiepy, no JVM)": ["--tokenizer", "kiwi"],
     "max_len 32": ["--max-len", "32"],
     "max_len 128": ["--max-len", "128"],
     "vocabulary 10,000": ["--vocab-size", "10000"],

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab")
+TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab", "kiwi")
 _OKT_OPTIONS = {"norm", "stem"}
 _WORD = re.compile(r"\S+")
 _ASTRAL = re.compile("([\U00010000-\U0010ffff]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 _SPACES = {code: " " for code in range(0x110000) if chr(code).isspace() and code != 0x20}
 _tagger_lock = threading.Lock()
 PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
+KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
 
 
 class TokenizerError(ValueError):
@@ -35,28 +36,51 @@ class Token:
     form: str
 
 
-def _make_tagger(name: str, options: dict) -> Callable[[str], list[str]]:
-    """Return a function text -> morphemes for the named konlpy tagger (JVM started once)."""
+def _make_tagger(name: str, options: dict, kiwi=None) -> Callable[[str], list[Token]]:
+    """Return a function text -> tokens for the named tagger.
+
+    konlpy's taggers (their JVM started once) return morphemes that `align` places in the text;
+    Kiwi (`kiwi`, from kiwipiepy, no JVM) reports each morpheme's span itself.
+    """
     if name not in TAGGERS:
         raise TokenizerError(f"unknown tokenizer {name!r}; choose one of {', '.join(TAGGERS)}")
     unknown = set(options) - (_OKT_OPTIONS if name == "okt" else set())
     if unknown:
         raise TokenizerError(f"tokenizer {name!r} does not take option(s) {sorted(unknown)}")
+    if name == "kiwi":
+        return lambda text: _kiwi_tokens(text, kiwi.tokenize(text))
     from konlpy import tag
 
     with _tagger_lock:
         if name == "okt":
             okt = tag.Okt()
             norm, stem = bool(options.get("norm", False)), bool(options.get("stem", False))
-            return lambda text: [m for m, _ in okt.pos(text, norm=norm, stem=stem)]
-        if name == "mecab":
-            try:
-                tagger = tag.Mecab()
-            except Exception as error:  # konlpy raises bare Exceptions when mecab-ko is absent
-                raise TokenizerError(f"mecab is not installed on this machine: {error}") from error
+            morphs: Callable[[str], list[str]] = lambda text: [m for m, _ in okt.pos(text, norm=norm, stem=stem)]  # noqa: E731
         else:
-            tagger = {"komoran": tag.Komoran, "hannanum": tag.Hannanum, "kkma": tag.Kkma}[name]()
-    return lambda text: _around_astral(tagger.morphs, text)
+            if name == "mecab":
+                try:
+                    tagger = tag.Mecab()
+                except Exception as error:  # konlpy raises bare Exceptions when mecab-ko is absent
+                    raise TokenizerError(f"mecab is not installed on this machine: {error}") from error
+            else:
+                tagger = {"komoran": tag.Komoran, "hannanum": tag.Hannanum, "kkma": tag.Kkma}[name]()
+            morphs = lambda text: _around_astral(tagger.morphs, text)  # noqa: E731
+    return lambda text: align(text, morphs(text.translate(_SPACES)))
+
+
+def _start_kiwi(workers: int):
+    """A Kiwi analyser whose batch calls use `workers` native threads."""
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as error:
+        raise TokenizerError(
+            "tokenizer 'kiwi' needs kiwipiepy and kiwipiepy_model: pip install -r requirements-kiwi.txt"
+        ) from error
+    return Kiwi(num_workers=workers)
+
+
+def _kiwi_tokens(text: str, morphemes) -> list[Token]:
+    return [Token(text[m.start : m.start + m.len], m.start, m.start + m.len, m.form) for m in morphemes]
 
 
 def _around_astral(morphs: Callable[[str], list[str]], text: str) -> list[str]:
@@ -131,7 +155,8 @@ def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
 
 
 class MorphTokenizer:
-    """A konlpy tagger by name (`okt` by default; Okt takes `norm` and `stem` options).
+    """A morpheme tagger by name: konlpy's `okt` (the default; it takes `norm` and `stem` options),
+    `komoran`, `hannanum`, `kkma` or `mecab`, or `kiwi` (kiwipiepy: native code, no JVM).
 
     Example:
     >>> MorphTokenizer("okt").tokenize("영화 최고")[0]
@@ -142,7 +167,8 @@ class MorphTokenizer:
         self.name = name
         self.options = dict(options or {})
         self.workers = max(1, workers)
-        self._morphemes = _make_tagger(name, self.options)
+        self._kiwi = _start_kiwi(self.workers) if name == "kiwi" else None
+        self._tag = _make_tagger(name, self.options, self._kiwi)
         self._threads: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -153,11 +179,10 @@ class MorphTokenizer:
         if not text.strip():
             return []
         try:
-            morphemes = self._morphemes(text.translate(_SPACES))
+            return self._tag(text)
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
-            morphemes = text.split()
-        return align(text, morphemes)
+            return align(text, text.split())
 
     def tokenize_many(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Token]]:
         """Tokenize in order, spread over `workers` threads (JVM calls release the GIL).
@@ -165,6 +190,8 @@ class MorphTokenizer:
         The threads live as long as the tokenizer, so a small batch (a micro-batch of a few dozen
         texts) is split too without paying for new threads or new JVM thread attachments each call.
         """
+        if len(texts) >= PARALLEL_MIN_TEXTS and self._kiwi is not None:
+            return self._kiwi_many(texts, progress)
         if self.workers == 1 or len(texts) < PARALLEL_MIN_TEXTS:
             return [self.tokenize(text) for text in texts]
         chunk = min(256, -(-len(texts) // self.workers))
@@ -172,6 +199,24 @@ class MorphTokenizer:
         results: list[list[Token]] = []
         for tokens in self._pool().map(lambda part: [self.tokenize(t) for t in part], chunks):
             results.extend(tokens)
+            if progress is not None:
+                progress(len(results))
+        return results
+
+    @property
+    def native_batches(self) -> bool:
+        """True when batches run on the tagger's own native threads (Kiwi), so worker processes add nothing."""
+        return self._kiwi is not None
+
+    def _kiwi_many(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> list[list[Token]]:
+        """Kiwi's batch mode: its native threads analyse the texts in parallel (it holds the GIL otherwise)."""
+        results: list[list[Token]] = []
+        for start in range(0, len(texts), KIWI_CHUNK):
+            part = list(texts[start : start + KIWI_CHUNK])
+            try:
+                results += [_kiwi_tokens(text, found) for text, found in zip(part, self._kiwi.tokenize(part))]
+            except Exception:  # find the text at fault one by one, each with the per-text fallback
+                results += [self.tokenize(text) for text in part]
             if progress is not None:
                 progress(len(results))
         return results

@@ -103,7 +103,7 @@ def tokenize_cached(
             reported[0] = done
             logger.info("  tokenized %s / %s", f"{done:,}", f"{len(texts):,}")
 
-    if len(texts) >= PROCESS_POOL_MIN_TEXTS and tokenizer.workers > 1:
+    if len(texts) >= PROCESS_POOL_MIN_TEXTS and tokenizer.workers > 1 and not tokenizer.native_batches:
         rows = tokenize_in_processes(texts, tokenizer, report)
         tokens = _tokens_from_rows(texts, rows)
     else:

@@ -295,7 +295,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label-names", help="comma-separated names for the label values in sorted order, e.g. negative,positive"
     )
     parser.add_argument(
-        "--tokenizer", default=defaults.tokenizer, help="okt (default), komoran, hannanum, kkma or mecab"
+        "--tokenizer",
+        default=defaults.tokenizer,
+        help="okt (default), komoran, hannanum, kkma, mecab, or kiwi (kiwipiepy: no JVM)",
     )
     parser.add_argument("--norm", action=argparse.BooleanOptionalAction, default=True, help="Okt: normalise spelling")
     parser.add_argument(
