@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.tokenizer import MorphTokenizer, TokenizerError, align
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
@@ -114,3 +118,44 @@ def test_vocabulary_keeps_frequent_forms_and_maps_the_rest_to_unk(tmp_path) -> N
     vocab.save(tmp_path / "v.json")
     assert Vocabulary.load(tmp_path / "v.json").tokens == vocab.tokens
     assert len(Vocabulary.build([["a", "b", "c", "a", "b", "c"]], min_count=1, max_size=3)) == 3
+
+
+@pytest.fixture(scope="module")
+def kiwi() -> MorphTokenizer:
+    return MorphTokenizer("kiwi")
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_kiwi_spans_point_at_the_original_text(kiwi: MorphTokenizer, text: str) -> None:
+    tokens = kiwi.tokenize(text)
+    assert tokens
+    assert_spans_point_at_text(text, tokens)
+
+
+def test_kiwi_contractions_share_their_syllable_and_emoji_stay_whole(kiwi: MorphTokenizer) -> None:
+    tokens = kiwi.tokenize("재밌었다😀\u3000최고")
+    assert [(t.form, t.text) for t in tokens][:3] == [("재밌", "재밌"), ("었", "었"), ("다", "다")]
+    assert ("😀", "😀") in [(t.form, t.text) for t in tokens]
+    assert tokens[-1].text == "최고"
+    contracted = kiwi.tokenize("했다")  # 하 + 었 both come from the one syllable 했
+    assert [(t.form, t.start, t.end) for t in contracted][:2] == [("하", 0, 1), ("었", 0, 1)]
+
+
+def test_kiwi_batches_match_one_by_one_across_threads(kiwi: MorphTokenizer) -> None:
+    texts = SAMPLES * 30 + ["", "  "]
+    expected = [kiwi.tokenize(t) for t in texts]
+    assert kiwi.native_batches
+    assert kiwi.tokenize_many(texts) == expected
+    with ThreadPoolExecutor(3) as pool:  # micro-batches call it from several threads at once
+        assert list(pool.map(kiwi.tokenize_many, [texts] * 3)) == [expected] * 3
+
+
+def test_kiwi_takes_no_options() -> None:
+    with pytest.raises(TokenizerError, match="does not take option"):
+        MorphTokenizer("kiwi", {"norm": True})
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80))
+def test_kiwi_spans_hold_for_arbitrary_unicode(kiwi: MorphTokenizer, text: str) -> None:
+    assert_spans_point_at_text(text, kiwi.tokenize(text))
