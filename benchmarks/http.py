@@ -60,11 +60,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(log: Path, ready_within_s: float, extra_env: dict[str, str]) -> Iterator[tuple[str, int, float]]:
+def server(
+    log: Path, ready_within_s: float, extra_env: dict[str, str], bundle: Path = MODEL_DIR
+) -> Iterator[tuple[str, int, float]]:
     """Start `python -m app` on a free port; yield its URL, pid and the seconds it took to answer `/readyz` 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MODEL_DIR": str(MODEL_DIR), **extra_env}
+    env = {**os.environ, "MODEL_DIR": str(bundle), **extra_env}
     started = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="server setting, e.g. TOKENIZER_WORKERS=1",
     )
+    parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="model bundle to serve (default model/default)")
     parser.add_argument("--name", default="http", help="results file name (default http)")
     args = parser.parse_args(argv)
     server_env = dict(item.split("=", 1) for item in args.server_env)
@@ -253,9 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     texts = load_texts(args.rounds * (args.c1 + args.c32 + args.batches * BATCH) + WARM_TEXTS, args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "server.log"
-        with server(log, 180, server_env) as (url, pid, cold_start_s):
+        with server(log, 180, server_env, args.bundle) as (url, pid, cold_start_s):
             started = time.perf_counter()
-            predictor = Predictor.load(MODEL_DIR)
+            predictor = Predictor.load(args.bundle)
             load_s = time.perf_counter() - started
             results = asyncio.run(measure(url, pid, predictor, texts, args, ServerLog(log)))
 
@@ -292,8 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     processes = (("server (uvicorn)", "server"), ("load generator (aiohttp)", "load_generator"))
     settings = ", ".join(args.server_env) or "defaults"
     sections = [
-        f"Server settings: {settings}. Cold start (process start to `/readyz` 200): {cold_start_s:.1f} s;"
-        " in-process `Predictor.load` in the"
+        f"Model: `{os.path.relpath(args.bundle, ROOT)}` (version {predictor.version}, tokenizer "
+        f"{predictor.tokenizer.name}). Server settings: {settings}. Cold start (process start to `/readyz` 200): "
+        f"{cold_start_s:.1f} s; in-process `Predictor.load` in the"
         f" load generator afterwards (TensorFlow already imported): {load_s:.1f} s.",
         "## Requests\n\n"
         + md_table(

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import MODEL_DIR, latency_stats, load_texts, md_table, target, targets_table, write_results
+from benchmarks.common import MODEL_DIR, ROOT, latency_stats, load_texts, md_table, target, targets_table, write_results
 from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
 
@@ -103,12 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs of each (default 3)")
     parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="model bundle (default model/default)")
+    parser.add_argument("--name", default="inference", help="results file name (default inference)")
     args = parser.parse_args(argv)
 
     texts = load_texts(args.n + args.batch_n + WARM_TEXTS, args.seed)
     single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[args.n + args.batch_n :]
     started = time.perf_counter()
-    predictor = Predictor.load(MODEL_DIR)
+    predictor = Predictor.load(args.bundle)
     load_s = time.perf_counter() - started
     predictor.predict(warm)  # the JVM's JIT (Okt runs several times faster after ~1000 texts), batch shapes
 
@@ -122,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         target("Predictor / tokenizer texts/s (batch)", tput["median_ratio"], ">=", 0.8),
     ]
     sections = [
+        f"Model: `{os.path.relpath(args.bundle, ROOT)}` (version {predictor.version}, "
+        f"tokenizer {predictor.tokenizer.name}).",
         f"## Single text, in process ({latency['predictor']['n']} texts, calls interleaved)\n\n"
         + md_table(
             ["call", "p50 ms", "p90 ms", "p99 ms", "mean ms"],
@@ -146,13 +152,14 @@ def main(argv: list[str] | None = None) -> None:
     ]
     data = {
         "model_version": predictor.version,
+        "tokenizer": predictor.tokenizer.name,
         "args": vars(args),
         "load_s": load_s,
         "single_text": single_result,
         "throughput": tput,
         "targets": targets,
     }
-    print(write_results("inference", "Inference benchmark (in process)", data, sections).read_text())
+    print(write_results(args.name, "Inference benchmark (in process)", data, sections).read_text())
 
 
 if __name__ == "__main__":
