@@ -79,12 +79,17 @@ def targets_table(targets: Sequence[dict]) -> str:
     return md_table(["target", "measured", "goal", "verdict"], rows)
 
 
+def _json_value(value: object) -> object:
+    """numpy numbers as floats, paths as text."""
+    return str(value) if isinstance(value, Path) else float(value)
+
+
 def write_results(name: str, title: str, data: dict, sections: Sequence[str], note: str = SHARED_NOTE) -> Path:
     """Write results/<name>.json (data + machine info) and results/<name>.md; returns the Markdown path."""
     machine = machine_info()
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine, **data}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=float) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=_json_value) + "\n")
     header = (
         f"# {title}\n\n{machine['date']} · {machine['cpus_usable']} of {machine['cpu_count']} CPUs usable · "
         f"load average {machine['load_average_1_5_15']} · Python {machine['python']} · "
