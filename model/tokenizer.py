@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab", "kiwi")
 _OKT_OPTIONS = {"norm", "stem"}
@@ -36,7 +37,7 @@ class Token:
     form: str
 
 
-def _make_tagger(name: str, options: dict, kiwi=None) -> Callable[[str], list[Token]]:
+def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], list[Token]]:
     """Return a function text -> tokens for the named tagger.
 
     konlpy's taggers (their JVM started once) return morphemes that `align` places in the text;
@@ -55,7 +56,9 @@ def _make_tagger(name: str, options: dict, kiwi=None) -> Callable[[str], list[To
         if name == "okt":
             okt = tag.Okt()
             norm, stem = bool(options.get("norm", False)), bool(options.get("stem", False))
-            morphs: Callable[[str], list[str]] = lambda text: [m for m, _ in okt.pos(text, norm=norm, stem=stem)]  # noqa: E731
+
+            def morphs(text: str) -> list[str]:
+                return [m for m, _ in okt.pos(text, norm=norm, stem=stem)]
         else:
             if name == "mecab":
                 try:
@@ -64,11 +67,14 @@ def _make_tagger(name: str, options: dict, kiwi=None) -> Callable[[str], list[To
                     raise TokenizerError(f"mecab is not installed on this machine: {error}") from error
             else:
                 tagger = {"komoran": tag.Komoran, "hannanum": tag.Hannanum, "kkma": tag.Kkma}[name]()
-            morphs = lambda text: _around_astral(tagger.morphs, text)  # noqa: E731
+
+            def morphs(text: str) -> list[str]:
+                return _around_astral(tagger.morphs, text)
+
     return lambda text: align(text, morphs(text.translate(_SPACES)))
 
 
-def _start_kiwi(workers: int):
+def _start_kiwi(workers: int) -> Any:
     """A Kiwi analyser whose batch calls use `workers` native threads."""
     try:
         from kiwipiepy import Kiwi
@@ -79,7 +85,7 @@ def _start_kiwi(workers: int):
     return Kiwi(num_workers=workers)
 
 
-def _kiwi_tokens(text: str, morphemes) -> list[Token]:
+def _kiwi_tokens(text: str, morphemes: Iterable[Any]) -> list[Token]:
     return [Token(text[m.start : m.start + m.len], m.start, m.start + m.len, m.form) for m in morphemes]
 
 
