@@ -5,7 +5,7 @@
 
 Without `--run`, summarises `timings` in the bundle's metrics.json (tokenize, word2vec, fit, evaluate,
 total) as seconds and shares of the total, and the total against the target. With `--run`, retrains from
-scratch (`python -m training.train ... --no-cache`, full NSMC by default: about 15 minutes of both cores)
+scratch (`python -m training.train ... --no-cache`, full NSMC by default: about 7 minutes of both cores)
 into a temporary directory and reports its wall time and recorded timings. Target: a full retrain
 including tokenization takes <= 15 minutes (900 s). Writes benchmarks/results/training.json|.md, or
 training_run.json|.md with `--run`.
@@ -60,7 +60,7 @@ def retrain(args: argparse.Namespace, extra: list[str]) -> tuple[float, dict]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="bundle to summarise (default model/default)")
-    parser.add_argument("--run", action="store_true", help="retrain from scratch and time it (about 15 minutes)")
+    parser.add_argument("--run", action="store_true", help="retrain from scratch and time it (about 7 minutes)")
     parser.add_argument("--train", type=Path, default=NSMC_TRAIN, help="training file for --run (full NSMC)")
     parser.add_argument("--test", type=Path, default=NSMC_TEST, help="test file for --run (full NSMC)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on --run after this long")
