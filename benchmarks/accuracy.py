@@ -145,6 +145,8 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
             rows[name] = train_once(sample, NSMC_TEST, ABLATIONS[name] + budget, args.timeout_s)
         except subprocess.CalledProcessError as error:  # one setting failing does not lose the others
             rows[name] = {"options": ABLATIONS[name], "error": f"training exited with status {error.returncode}"}
+        except subprocess.TimeoutExpired:
+            rows[name] = {"options": ABLATIONS[name], "error": f"training took over {args.timeout_s:.0f} s"}
         save_section("ablation", {"train_rows": args.train_rows, "epochs": args.epochs, "rows": rows})
     return {"train_rows": args.train_rows, "epochs": args.epochs, "rows": rows}
 
