@@ -23,19 +23,14 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
-import httpx
 
+from app.launch import running_server
 from benchmarks.common import (
     MODEL_DIR,
     ROOT,
@@ -51,47 +46,6 @@ from model.predictor import Predictor
 BATCH = 64
 WARM_TEXTS = 1000
 CONCURRENCY = 32
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def server(
-    log: Path, ready_within_s: float, extra_env: dict[str, str], bundle: Path = MODEL_DIR
-) -> Iterator[tuple[str, int, float]]:
-    """Start `python -m app` on a free port; yield its URL, pid and the seconds it took to answer `/readyz` 200."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MODEL_DIR": str(bundle), **extra_env}
-    started = time.perf_counter()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.perf_counter() - started > ready_within_s:
-                raise RuntimeError(f"not ready within {ready_within_s} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        yield url, process.pid, time.perf_counter() - started
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -256,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     texts = load_texts(args.rounds * (args.c1 + args.c32 + args.batches * BATCH) + WARM_TEXTS, args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "server.log"
-        with server(log, 180, server_env, args.bundle) as (url, pid, cold_start_s):
+        with running_server(args.bundle, log, 180, server_env) as running:
+            url, pid, cold_start_s = running.url, running.process.pid, running.ready_after_s
             started = time.perf_counter()
             predictor = Predictor.load(args.bundle)
             load_s = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """Soak test: start a real server, send N requests at concurrency C, report errors, latency and RSS growth.
 
-    .venv/bin/python scripts/soak.py --requests 10000 --concurrency 32 [--model-dir model/default]
+    .venv/bin/python -m scripts.soak --requests 10000 --concurrency 32 [--model-dir model/default]
 
 Not part of `make test` (it takes minutes). Writes scripts/soak_result.json. RSS is sampled from the server
 process after a warm-up round and then every second; steady growth across the run would point at a leak.
@@ -11,10 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +18,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+
+from app.launch import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -31,34 +29,6 @@ TEXTS = [
     "이모지 😀 섞인 문장 최고",
     "음악은 좋았는데 결말이 아쉽네요 " * 5,
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(model_dir: Path, log: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "warning"}
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-
-
-def wait_ready(url: str, process: subprocess.Popen, within_s: float = 180) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server was not ready within {within_s} s")
 
 
 async def soak(url: str, total: int, concurrency: int, server: psutil.Process) -> dict:
@@ -123,21 +93,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "soak_result.json")
     args = parser.parse_args()
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp(prefix="soak-")) / "server.log"
-    process = start_server(args.model_dir, log, port)
-    try:
-        wait_ready(url, process)
-        server = psutil.Process(process.pid)
-        asyncio.run(soak(url, args.warm_up, args.concurrency, server))
-        result = asyncio.run(soak(url, args.requests, args.concurrency, server))
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_server(args.model_dir, log, 180, {"LOG_LEVEL": "warning"}) as running:
+        server = psutil.Process(running.process.pid)
+        asyncio.run(soak(running.url, args.warm_up, args.concurrency, server))
+        result = asyncio.run(soak(running.url, args.requests, args.concurrency, server))
     result |= {"model_dir": str(args.model_dir), "warm_up_requests": args.warm_up, "server_log": str(log)}
     args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "rss_samples_mb"}, indent=2))

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import Server, running_server
+from app.launch import RunningServer, running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIMIT = 300
@@ -23,9 +23,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("page-server") / "server.log"
-    with running_server(tiny_bundle, log, MAX_TEXT_CHARS=str(LIMIT)) as running:
+    with running_server(tiny_bundle, log, env={"MAX_TEXT_CHARS": str(LIMIT)}) as running:
         yield running
 
 
@@ -41,7 +41,7 @@ def browser() -> Iterator:
         browser.close()
 
 
-def test_page_shows_the_api_answer_as_a_heat_map(server: Server, browser, tmp_path: Path) -> None:
+def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser, tmp_path: Path) -> None:
     text = "배우 연기는 좋은데 스토리가 너무 지루했다 ㅠㅠ"
     expected = httpx.post(f"{server.url}/v1/predict", json={"text": text}).json()
     page = browser.new_page(viewport={"width": 900, "height": 700})
@@ -71,7 +71,7 @@ def test_page_shows_the_api_answer_as_a_heat_map(server: Server, browser, tmp_pa
     page.close()
 
 
-def test_batch_mode_shows_one_result_per_line(server: Server, browser) -> None:
+def test_batch_mode_shows_one_result_per_line(server: RunningServer, browser) -> None:
     lines = ["정말 재미있어요", "최악이다", "그냥 그랬음"]
     expected = httpx.post(f"{server.url}/v1/predict/batch", json={"texts": lines}).json()["predictions"]
     page = browser.new_page()
@@ -87,7 +87,7 @@ def test_batch_mode_shows_one_result_per_line(server: Server, browser) -> None:
     page.close()
 
 
-def test_an_api_error_is_shown_to_the_user(server: Server, browser) -> None:
+def test_an_api_error_is_shown_to_the_user(server: RunningServer, browser) -> None:
     page = browser.new_page(viewport={"width": 375, "height": 740})  # phone width
     page.goto(server.url + "/")
     page.fill("#text", "너무 길다 " * 100)
@@ -100,7 +100,7 @@ def test_an_api_error_is_shown_to_the_user(server: Server, browser) -> None:
     page.close()
 
 
-def test_examples_are_one_click_away_and_assets_are_local(server: Server, browser) -> None:
+def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer, browser) -> None:
     page = browser.new_page()
     requested: list[str] = []
     console: list[str] = []

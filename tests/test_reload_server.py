@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.launch import running_server
 from tests.registry_helpers import add_version, copy_root
-from tests.serving import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_reload_under_load_fails_no_request(published_root: Path, tmp_path: Path
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             await asyncio.gather(swap(client), *(load(client, w) for w in range(CONCURRENCY)))
 
-    with running_server(root, tmp_path / "server.log", ADMIN_TOKEN=TOKEN) as server:
+    with running_server(root, tmp_path / "server.log", env={"ADMIN_TOKEN": TOKEN}) as server:
         asyncio.run(run(server.url))
         info = httpx.get(f"{server.url}/v1/model", timeout=30).json()
 

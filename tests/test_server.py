@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
+from app.launch import RunningServer, running_server
 from model.predictor import Prediction, Predictor
-from tests.serving import Server, running_server
 
 TEXTS = [
     "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요",
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(tiny_bundle, log, MICROBATCH_MAX_WAIT_MS="5") as running:
+    with running_server(tiny_bundle, log, env={"MICROBATCH_MAX_WAIT_MS": "5"}) as running:
         yield running
 
 
@@ -51,7 +51,7 @@ def assert_same(answer: dict, expected: Prediction) -> None:
     assert answer["truncated"] == expected.truncated
 
 
-def test_single_and_batch_answers_equal_the_in_process_predictor(server: Server, reference: Predictor) -> None:
+def test_single_and_batch_answers_equal_the_in_process_predictor(server: RunningServer, reference: Predictor) -> None:
     expected = reference.predict(TEXTS)
     for text, prediction in zip(TEXTS, expected, strict=True):
         response = httpx.post(f"{server.url}/v1/predict", json={"text": text}, timeout=30)
@@ -63,7 +63,9 @@ def test_single_and_batch_answers_equal_the_in_process_predictor(server: Server,
         assert_same(answer, prediction)
 
 
-def test_concurrent_requests_are_micro_batched_and_answered_correctly(server: Server, reference: Predictor) -> None:
+def test_concurrent_requests_are_micro_batched_and_answered_correctly(
+    server: RunningServer, reference: Predictor
+) -> None:
     texts = [f"{TEXTS[i % len(TEXTS)]} {i}번" for i in range(49)] + [SECRET]
 
     async def send_all() -> list[httpx.Response]:
@@ -78,7 +80,7 @@ def test_concurrent_requests_are_micro_batched_and_answered_correctly(server: Se
     assert max(sizes) > 1, f"no two concurrent requests shared a model call: {sizes}"
 
 
-def test_errors_over_real_http_are_json(server: Server) -> None:
+def test_errors_over_real_http_are_json(server: RunningServer) -> None:
     too_big = httpx.post(
         f"{server.url}/v1/predict", content=b"x" * 300_000, headers={"content-type": "application/json"}, timeout=30
     )
@@ -95,7 +97,7 @@ def test_errors_over_real_http_are_json(server: Server) -> None:
     assert httpx.get(f"{server.url}/nope", timeout=30).json()["detail"].startswith("no route for GET /nope")
 
 
-def test_sigterm_shuts_down_gracefully(server: Server) -> None:
+def test_sigterm_shuts_down_gracefully(server: RunningServer) -> None:
     server.process.send_signal(signal.SIGTERM)
     returncode = server.process.wait(30)
     assert returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
