@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 # ideographic space. One character for one, so spans in the original text stay valid.
 _SPACES = {code: " " for code in range(0x110000) if chr(code).isspace() and code != 0x20}
 _tagger_lock = threading.Lock()
+# JHannanum keeps per-analysis state in shared objects: two threads in it at once end in its
+# "phonemeChange: exit", a System.exit that takes the whole Python process down. Its calls take turns,
+# across every tokenizer in the process (a hot reload briefly holds two).
+_SERIAL_LOCKS = {"hannanum": threading.Lock()}
 PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
 KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
 
@@ -67,11 +71,20 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
                     raise TokenizerError(f"mecab is not installed on this machine: {error}") from error
             else:
                 tagger = {"komoran": tag.Komoran, "hannanum": tag.Hannanum, "kkma": tag.Kkma}[name]()
+            analyse = _holding(_SERIAL_LOCKS[name], tagger.morphs) if name in _SERIAL_LOCKS else tagger.morphs
 
             def morphs(text: str) -> list[str]:
-                return _around_astral(tagger.morphs, text)
+                return _around_astral(analyse, text)
 
     return lambda text: align(text, morphs(text.translate(_SPACES)))
+
+
+def _holding(lock: threading.Lock, analyse: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    def serialised(text: str) -> list[str]:
+        with lock:
+            return analyse(text)
+
+    return serialised
 
 
 def _start_kiwi(workers: int) -> Any:

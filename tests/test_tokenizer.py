@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,6 +13,8 @@ from hypothesis import strategies as st
 
 from model.tokenizer import MorphTokenizer, TokenizerError, align
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
+from tests.conftest import FIXTURES, ROOT
+from training.data import read_labelled
 
 SAMPLES = [
     "이 영화 정말 재미있어요",
@@ -66,6 +71,34 @@ def test_other_taggers_are_selectable_and_keep_spans(name: str) -> None:
     tokens = MorphTokenizer(name).tokenize(text)
     assert len(tokens) >= 4
     assert_spans_point_at_text(text, tokens)
+
+
+HANNANUM_IN_TWO_THREADS = """
+import json, sys
+from model.tokenizer import MorphTokenizer
+rows = MorphTokenizer("hannanum", workers=2).tokenize_many(json.load(sys.stdin))
+print(json.dumps([[token.form for token in row] for row in rows]))
+"""
+
+
+def test_hannanum_survives_being_called_from_two_threads() -> None:
+    """Unguarded, JHannanum prints "phonemeChange: exit" within a few hundred of these texts and ends the
+    process (with status 0, so only the missing output shows it). It runs in a child for that reason."""
+    texts = read_labelled(FIXTURES / "nsmc_train_3k.tsv").texts
+    child = subprocess.run(
+        [sys.executable, "-c", HANNANUM_IN_TWO_THREADS],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert "phonemeChange" not in child.stdout + child.stderr
+    assert child.returncode == 0 and child.stdout.strip(), child.stderr[-2000:]
+    threaded = json.loads(child.stdout)
+    one_thread = MorphTokenizer("hannanum", workers=1)
+    assert threaded[:300] == [[token.form for token in one_thread.tokenize(text)] for text in texts[:300]]
+    assert len(threaded) == len(texts)
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
