@@ -20,7 +20,7 @@ from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.reload import ModelReloader, load_predictor
-from app.routes import admin, health, model_info, page, predict
+from app.routes import admin, docs, health, model_info, page, predict
 from app.settings import Settings, get_settings
 from model import registry
 from model.bundle import BundleError
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Korean text classification with per-token attention weights",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by app/routes/docs.py from local assets instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.predictor = app.state.batcher = None
@@ -110,12 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model_info.router)
     app.include_router(health.router)
     app.include_router(page.router)
+    app.include_router(docs.router)
     if settings.ADMIN_TOKEN is not None:  # without a token the admin routes do not exist (404, not in /docs)
         app.include_router(admin.router)
     if settings.METRICS != "off":
         guard = [Depends(require_admin)] if settings.METRICS == "admin" else []
         app.add_api_route("/metrics", admin.metrics, methods=["GET"], dependencies=guard, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS_DIR), name="docs-assets")
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +140,18 @@ def test_docs_and_openapi_show_korean_examples(client: TestClient) -> None:
     assert schemas["BatchPredictRequest"]["examples"] == [{"texts": EXAMPLE_TEXTS}]
     paths = raw.json()["paths"]
     assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/readyz"} <= set(paths)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_load_their_scripts_from_this_server(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/docs-assets/") for url in assets), assets
+    for url in assets:
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 0, url
+    assert "fonts.googleapis" not in page.text and "cdn." not in page.text
 
 
 # --- errors: every one JSON, 4xx, saying what was wrong -------------------------------------------

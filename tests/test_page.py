@@ -113,3 +113,24 @@ def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer,
     assert requested and all(url.startswith(server.url) for url in requested)
     assert not [m for m in console if "Content Security Policy" in m], console  # the page works under its CSP
     page.close()
+
+
+def test_api_docs_render_without_internet(server: RunningServer, browser) -> None:
+    """Swagger UI lists the routes while every request that leaves this server is refused."""
+    page = browser.new_page()
+    elsewhere: list[str] = []
+
+    def only_this_server(route) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/predict" in paths and "/v1/predict/batch" in paths
+    assert not elsewhere
+    page.close()
