@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -19,7 +20,7 @@ from app.deps import require_admin
 from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from app.reload import ModelReloader, load_predictor
+from app.reload import CurrentWatcher, ModelReloader, load_predictor
 from app.routes import admin, docs, health, model_info, page, predict
 from app.settings import Settings, get_settings
 from model import registry
@@ -72,12 +73,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             }
         },
     )
+    watch = start_model_watch(app.state.reloader, settings)
     try:
         yield
     finally:
+        if watch is not None:
+            watch.cancel()
         app.state.predictor = app.state.batcher = None
         await batcher.stop()
         log.info("model worker stopped")
+
+
+def start_model_watch(reloader: ModelReloader, settings: Settings) -> asyncio.Task[None] | None:
+    """With MODEL_WATCH_SECONDS set and MODEL_DIR a ROOT of versions, reload whenever ROOT/current changes."""
+    if settings.MODEL_WATCH_SECONDS <= 0:
+        return None
+    if not registry.is_registry(settings.MODEL_DIR):
+        log.warning("MODEL_WATCH_SECONDS is set but MODEL_DIR is a single bundle, not a ROOT: nothing to watch")
+        return None
+    watcher = CurrentWatcher(reloader, settings.MODEL_DIR, settings.MODEL_WATCH_SECONDS)
+    return asyncio.create_task(watcher.run(), name="model-watch")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -60,12 +60,16 @@ def load_predictor(path: Path, settings: Settings) -> Predictor:
 
 
 class ReloadRefused(Exception):
-    """A reload that did not happen: `status` for the HTTP answer, `reason` for people."""
+    """A reload that did not happen: `status` for the HTTP answer, `reason` for people.
 
-    def __init__(self, status: int, reason: str):
+    `transient`: nothing was wrong with the bundle (another reload was running, or no model yet); a retry may work.
+    """
+
+    def __init__(self, status: int, reason: str, transient: bool = False):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,12 @@ class ModelReloader:
     async def reload(self, version: str | None = None) -> ReloadResult:
         """Swap in `version` (default: ROOT/current) if it loads, warms up and has the running model's labels."""
         if self._lock.locked():
-            raise ReloadRefused(409, "another reload is in progress; retry when it has finished")
+            raise ReloadRefused(409, "another reload is in progress; retry when it has finished", transient=True)
         async with self._lock:
             running: Predictor | None = self.state.predictor
             if running is None:
-                raise ReloadRefused(503, "no model is serving yet (the service is starting or stopping)")
+                reason = "no model is serving yet (the service is starting or stopping)"
+                raise ReloadRefused(503, reason, transient=True)
             try:
                 path = self.bundle_path(version)
             except (registry.RegistryError, BundleError) as error:
@@ -134,3 +139,41 @@ class ModelReloader:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class CurrentWatcher:
+    """Reloads when `ROOT/current` comes to name another version (after `training.train --publish ROOT`).
+
+    It acts on a change of the link, not on any difference from the serving version, so a rollback through
+    the admin route stays until the next publish. A version that fails to load is logged (by the reloader)
+    and not tried again until `current` changes; a reload refused for a passing reason is retried.
+    """
+
+    def __init__(self, reloader: ModelReloader, root: Path, interval_s: float):
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        self.reloader = reloader
+        self.root = root
+        self.interval_s = interval_s
+
+    def _current(self) -> str | None:
+        try:
+            return registry.current_version(self.root)
+        except (registry.RegistryError, BundleError) as error:
+            log.warning("cannot read %s/current: %s", self.root, error)
+            return None
+
+    async def run(self) -> None:
+        seen = self._current()
+        while True:
+            await asyncio.sleep(self.interval_s)
+            current = self._current()
+            if current is None or current == seen:
+                continue
+            log.info("model watch: current changed", extra={"fields": {"from": seen, "to": current}})
+            try:
+                await self.reloader.reload(current)
+            except ReloadRefused as refused:
+                if refused.transient:
+                    continue
+            seen = current

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     MICROBATCH_MAX_WAIT_MS: float = Field(
         5.0, ge=0, le=1000, description="How long a single request may wait for others to join its batch."
     )
+    MODEL_WATCH_SECONDS: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="MODEL_DIR a ROOT of versions: check ROOT/current this often, reload when it changes; 0: off.",
+    )
     TOKENIZER_WORKERS: int = Field(2, gt=0, le=64, description="Threads the tokenizer uses for large batches.")
     LOG_REQUEST_TEXT: bool = Field(False, description="Include request texts in access logs (privacy: off).")
     ADMIN_TOKEN: SecretStr | None = Field(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.middleware import PAGE_CSP
 from app.settings import Settings
+from model.registry import point_current
 from tests.registry_helpers import add_version, copy_root
 
 TOKEN = "test-admin-token-0123456789"
@@ -177,3 +180,48 @@ def test_control_characters_are_refused_with_their_position(
     batch = client.post("/v1/predict/batch", json={"texts": ["좋다", text]})
     assert batch.status_code == 422 and batch.json()["detail"][0]["loc"] == ["body", "texts", 1]
     assert client.post("/v1/predict", json={"text": "탭\t줄\n바꿈\r"}).status_code == 200
+
+
+def wait_for(condition: Callable[[], bool], within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not true within {within_s} s"
+        time.sleep(0.1)
+
+
+def failed_reloads(client: TestClient) -> float:
+    text = client.get("/metrics", headers=AUTH).text
+    found = re.search(r'^model_reloads_total\{result="failed"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_model_watch_follows_current_keeps_a_rollback_and_tries_a_bad_version_once(
+    published_root: Path, tmp_path: Path
+) -> None:
+    root, (first, second) = copy_root(published_root, tmp_path / "models", current=0)
+    add_version(root, first, CORRUPT, flip_model_byte=True)
+    settings = Settings(MODEL_DIR=root, ADMIN_TOKEN=TOKEN, METRICS="admin", MODEL_WATCH_SECONDS=0.1)
+    with TestClient(create_app(settings)) as client:
+        assert served_version(client) == first
+        point_current(root, second)  # what `training.train --publish ROOT` does last
+        wait_for(lambda: served_version(client) == second)
+
+        assert reload(client, first).json()["version"] == first  # a rollback by hand...
+        time.sleep(1)
+        assert served_version(client) == first  # ...stays: `current` has not changed since
+
+        point_current(root, CORRUPT)
+        wait_for(lambda: failed_reloads(client) == 1)
+        time.sleep(1)
+        assert failed_reloads(client) == 1  # not retried every poll
+        assert served_version(client) == first
+        last = client.get("/v1/model").json()["last_reload"]
+        assert last["ok"] is False and last["requested"] == CORRUPT and "sha256" in last["reason"]
+
+
+def test_model_watch_on_a_single_bundle_is_off_with_a_warning(
+    tiny_bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle, MODEL_WATCH_SECONDS=1))) as client:
+        assert client.get("/readyz").status_code == 200
+    assert "MODEL_DIR is a single bundle, not a ROOT: nothing to watch" in caplog.text
