@@ -176,4 +176,6 @@ class CurrentWatcher:
             except ReloadRefused as refused:
                 if refused.transient:
                     continue
+            except Exception:  # the watch must outlive any one failed attempt
+                log.exception("model watch: reloading %s failed", current)
             seen = current

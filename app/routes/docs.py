@@ -19,32 +19,34 @@ ASSETS_URL = "/docs-assets"
 router = APIRouter(include_in_schema=False)
 
 
-def _prefix(request: Request) -> str:
-    """The path the app is mounted under behind a proxy (uvicorn's --root-path), so links resolve there too."""
-    return request.scope.get("root_path", "").rstrip("/")
+def _urls(request: Request) -> tuple[str, str]:
+    """The OpenAPI document's URL and the assets' URL prefix, under the path the app is mounted at behind a
+    proxy (uvicorn's --root-path), so the links resolve there too."""
+    prefix = request.scope.get("root_path", "").rstrip("/")
+    return prefix + request.app.openapi_url, prefix + ASSETS_URL
 
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI: every route, its schemas and examples, with "Try it out"."""
-    prefix = _prefix(request)
+    openapi_url, assets = _urls(request)
     return get_swagger_ui_html(
-        openapi_url=prefix + request.app.openapi_url,
+        openapi_url=openapi_url,
         title=f"{request.app.title} API",
-        swagger_js_url=f"{prefix}{ASSETS_URL}/swagger-ui-bundle.js",
-        swagger_css_url=f"{prefix}{ASSETS_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{prefix}{ASSETS_URL}/favicon.png",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon.png",
     )
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     """ReDoc: the same API description as one reading page."""
-    prefix = _prefix(request)
+    openapi_url, assets = _urls(request)
     return get_redoc_html(
-        openapi_url=prefix + request.app.openapi_url,
+        openapi_url=openapi_url,
         title=f"{request.app.title} API",
-        redoc_js_url=f"{prefix}{ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{prefix}{ASSETS_URL}/favicon.png",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png",
         with_google_fonts=False,
     )
