@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.middleware import PAGE_CSP
+from app.reload import CurrentWatcher, ReloadRefused
 from app.settings import Settings
 from model.registry import point_current
 from tests.registry_helpers import add_version, copy_root
@@ -225,3 +227,53 @@ def test_model_watch_on_a_single_bundle_is_off_with_a_warning(
     with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle, MODEL_WATCH_SECONDS=1))) as client:
         assert client.get("/readyz").status_code == 200
     assert "MODEL_DIR is a single bundle, not a ROOT: nothing to watch" in caplog.text
+
+
+class ScriptedReloader:
+    """Answers each reload with the next outcome: None succeeds, an exception is raised (as the real one can)."""
+
+    def __init__(self, *outcomes: BaseException | None):
+        self.outcomes = list(outcomes)
+        self.calls: list[str | None] = []
+
+    async def reload(self, version: str | None = None) -> None:
+        self.calls.append(version)
+        outcome = self.outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+
+def test_model_watch_retries_a_passing_refusal_and_outlives_an_unexpected_error(
+    published_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, (first, second) = copy_root(published_root, tmp_path / "models", current=0)
+    busy = ReloadRefused(409, "another reload is in progress", transient=True)
+    starting = ReloadRefused(503, "no model is serving yet", transient=True)
+    reloader = ScriptedReloader(busy, starting, None, RuntimeError("disk vanished"), None)
+
+    async def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, f"reload calls so far: {reloader.calls}"
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> bool:
+        watch = asyncio.create_task(CurrentWatcher(reloader, root, interval_s=0.01).run())  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        point_current(root, second)
+        await until(lambda: len(reloader.calls) == 3)  # refused twice for passing reasons, then done
+        await asyncio.sleep(0.1)
+        assert reloader.calls == [second] * 3  # no more attempts once it worked
+        point_current(root, first)
+        await until(lambda: len(reloader.calls) == 4)  # this one raises something unexpected
+        await asyncio.sleep(0.1)
+        assert len(reloader.calls) == 4  # not retried on every poll
+        point_current(root, second)
+        await until(lambda: len(reloader.calls) == 5)  # the watch is still running
+        alive = not watch.done()
+        watch.cancel()
+        return alive
+
+    assert asyncio.run(scenario())
+    assert reloader.calls == [second, second, second, first, second]
+    assert f"model watch: reloading {first} failed" in caplog.text and "disk vanished" in caplog.text
