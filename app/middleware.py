@@ -149,7 +149,7 @@ _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy
 class SecurityHeadersMiddleware:
     """`nosniff` and `no-referrer` on every answer; a strict Content-Security-Policy on the page (`/`).
 
-    /docs and /redoc are left without one: Swagger UI and ReDoc start from an inline script.
+    /docs and /redoc set their own (app/routes/docs.py): Swagger UI needs its inline start-up script.
     """
 
     def __init__(self, app: ASGIApp):

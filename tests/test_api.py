@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -152,6 +154,17 @@ def test_docs_pages_load_their_scripts_from_this_server(client: TestClient, path
         asset = client.get(url)
         assert asset.status_code == 200 and len(asset.content) > 0, url
     assert "fonts.googleapis" not in page.text and "cdn." not in page.text
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_allow_only_this_origin_and_their_own_inline_script(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    hashes = {f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline}
+    assert policy["default-src"] == "'none'" and policy["connect-src"] == "'self'"
+    assert set(policy["script-src"].split()) == {"'self'"} | hashes
+    assert (len(inline), "unsafe" in policy["script-src"]) == ((1 if path == "/docs" else 0), False)
 
 
 # --- errors: every one JSON, 4xx, saying what was wrong -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,9 +117,11 @@ def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer,
 
 
 def test_api_docs_render_without_internet(server: RunningServer, browser) -> None:
-    """Swagger UI lists the routes while every request that leaves this server is refused."""
+    """Swagger UI lists the routes, under its CSP, while every request that leaves this server is refused."""
     page = browser.new_page()
     elsewhere: list[str] = []
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
 
     def only_this_server(route) -> None:
         if route.request.url.startswith(server.url):
@@ -133,4 +136,18 @@ def test_api_docs_render_without_internet(server: RunningServer, browser) -> Non
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert "/v1/predict" in paths and "/v1/predict/batch" in paths
     assert not elsewhere
+    assert not [m for m in console if "Content Security Policy" in m], console
+    page.close()
+
+
+def test_redoc_renders_under_its_csp(server: RunningServer, browser) -> None:
+    """ReDoc renders; the CSP blocks only what would leave this server (its logo on cdn.redoc.ly)."""
+    page = browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    page.goto(server.url + "/redoc")
+    page.wait_for_selector("h2:has-text('Classify several texts in one call')")
+    violations = [m for m in console if "Content Security Policy" in m]
+    remote = re.compile(r"'https?://(?!127\.0\.0\.1)")
+    assert all(remote.search(m) for m in violations), violations
     page.close()
