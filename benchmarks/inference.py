@@ -1,6 +1,6 @@
 """In-process inference: the Predictor against Keras' own `model.predict`, and against its tokenizer.
 
-    python -m benchmarks.inference [--n 300] [--batch-n 3000] [--repeats 3]
+    python -m benchmarks.inference [--n 300] [--batch-n 3000] [--repeats 3] [--micro-c1 300] [--micro-c32 1600]
 
 (a) Single-text latency: `Predictor.predict([text])` (tokenize + network + decode) against
     `bundle.model.predict(ids, verbose=0)` on the same text already encoded and padded exactly as the
@@ -11,6 +11,10 @@
     the same texts, in alternating order, `--repeats` times; medians. The tokenizer bounds what the
     Predictor can do, so the ratio says how much the network and decoding add.
     Target: Predictor texts/s >= 0.8x tokenizer texts/s.
+(c) Micro-batching without HTTP: single-text callers through the service's own `MicroBatcher` (its default
+    settings), `--micro-c1` texts one caller at a time against `--micro-c32` texts from 32 callers, each
+    caller sending its next text when answered, alternating, `--repeats` times; medians. Read beside
+    `benchmarks.http`'s c=32 / c=1 ratio, it separates what micro-batching gains from what HTTP costs.
 
 Writes benchmarks/results/inference.json and .md.
 """
@@ -18,6 +22,7 @@ Writes benchmarks/results/inference.json and .md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import os
 import statistics
@@ -27,11 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+from app.batching import MicroBatcher
+from app.settings import Settings
 from benchmarks.common import MODEL_DIR, ROOT, latency_stats, load_texts, md_table, target, targets_table, write_results
 from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
 
 WARM_TEXTS = 1000
+CONCURRENCY = 32
 
 
 def padded(predictor: Predictor, ids: list[int]) -> np.ndarray:
@@ -98,19 +106,57 @@ def throughput(predictor: Predictor, texts: list[str], repeats: int, budget_s: f
     }
 
 
+async def through_batcher(predictor: Predictor, texts: list[str], concurrency: int) -> float:
+    """texts/s of `concurrency` callers that each submit one text and wait for its answer, until `texts` run out."""
+    defaults = Settings.model_fields
+    batcher = MicroBatcher(defaults["MICROBATCH_MAX_SIZE"].default, defaults["MICROBATCH_MAX_WAIT_MS"].default / 1000)
+    batcher.start()
+    queue = iter(texts)
+
+    async def caller() -> None:
+        for text in queue:
+            await batcher.submit(predictor, text)
+
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+    finally:
+        await batcher.stop()
+    return len(texts) / (time.perf_counter() - start)
+
+
+def micro_batching(predictor: Predictor, c1_texts: list[str], c32_texts: list[str], repeats: int) -> dict:
+    """texts/s through the MicroBatcher at concurrency 1 and 32, alternating which goes first."""
+    runs: dict[str, list[float]] = {"c1": [], "c32": []}
+    for repeat in range(repeats):
+        for name in ("c1", "c32") if repeat % 2 == 0 else ("c32", "c1"):
+            texts, concurrency = (c1_texts, 1) if name == "c1" else (c32_texts, CONCURRENCY)
+            runs[name].append(asyncio.run(through_batcher(predictor, texts, concurrency)))
+    ratios = [c32 / c1 for c1, c32 in zip(runs["c1"], runs["c32"])]
+    return {
+        "texts_per_s": runs,
+        "median_texts_per_s": {name: statistics.median(values) for name, values in runs.items()},
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inference", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=300, help="texts timed one at a time (default 300)")
     parser.add_argument("--batch-n", type=int, default=3000, help="texts per throughput run (default 3000)")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs of each (default 3)")
+    parser.add_argument("--micro-c1", type=int, default=300, help="texts per micro-batcher run at c=1 (default 300)")
+    parser.add_argument("--micro-c32", type=int, default=1600, help="texts per run at c=32 (default 1600)")
     parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="model bundle (default model/default)")
     parser.add_argument("--name", default="inference", help="results file name (default inference)")
     args = parser.parse_args(argv)
 
-    texts = load_texts(args.n + args.batch_n + WARM_TEXTS, args.seed)
-    single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[args.n + args.batch_n :]
+    texts = load_texts(args.n + args.batch_n + WARM_TEXTS + args.micro_c1 + args.micro_c32, args.seed)
+    single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[-WARM_TEXTS:]
+    micro = texts[args.n + args.batch_n : -WARM_TEXTS]
     started = time.perf_counter()
     predictor = Predictor.load(args.bundle)
     load_s = time.perf_counter() - started
@@ -119,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     single_result = single_text(predictor, single, args.budget_s)
     latency, split = single_result["latency"], single_result["split_median_ms"]
     tput = throughput(predictor, batch, args.repeats, args.budget_s)
+    micro_result = micro_batching(predictor, micro[: args.micro_c1], micro[args.micro_c1 :], args.repeats)
     p50 = {name: stats["p50_ms"] for name, stats in latency.items()}
     speedup = p50["keras_predict"] / p50["predictor"]
     targets = [
@@ -148,6 +195,18 @@ def main(argv: list[str] | None = None) -> None:
             [[i + 1, p, t, r] for i, (p, t, r) in enumerate(zip(*tput["texts_per_s"].values(), tput["ratios"]))]
             + [["median", *tput["median_texts_per_s"].values(), tput["median_ratio"]]],
         ),
+        f"## Micro-batching in process ({args.micro_c1} texts at c=1, {args.micro_c32} at c={CONCURRENCY},"
+        f" {len(micro_result['ratios'])} runs each)\n\n"
+        + md_table(
+            ["run", "c=1 texts/s", f"c={CONCURRENCY} texts/s", "ratio"],
+            [
+                [i + 1, a, b, r]
+                for i, (a, b, r) in enumerate(zip(*micro_result["texts_per_s"].values(), micro_result["ratios"]))
+            ]
+            + [["median", *micro_result["median_texts_per_s"].values(), micro_result["median_ratio"]]],
+        )
+        + "\n\nSingle-text callers through `app.batching.MicroBatcher` with the service's default settings, no"
+        " HTTP; `python -m benchmarks.http` measures the same ratio through a real server.",
         "## Targets\n\n" + targets_table(targets),
     ]
     data = {
@@ -157,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_s": load_s,
         "single_text": single_result,
         "throughput": tput,
+        "micro_batching": micro_result,
         "targets": targets,
     }
     print(write_results(args.name, "Inference benchmark (in process)", data, sections).read_text())
