@@ -2,7 +2,7 @@
 
     python -m benchmarks.accuracy default                    # instant: the shipped bundle's recorded figures
     python -m benchmarks.accuracy ablation [--train-rows 40000] [--epochs 3] [--only NAME ...]
-    python -m benchmarks.accuracy seeds [--seeds 42 43] [-- extra training.train options]
+    python -m benchmarks.accuracy seeds [--seeds 42 43 44] [-- extra training.train options]
     python -m benchmarks.accuracy sentiment3 [-- extra training.train options]
 
 Every run is `python -m training.train` in a subprocess (fresh seeds and memory) into a temporary bundle,
@@ -316,7 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-rows", type=int, default=40_000, help="ablation: training rows sampled")
     parser.add_argument("--epochs", type=int, default=3, help="ablation: most epochs per run")
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"ablation: these rows only, of {list(ABLATIONS)}")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43], help="seeds: one full run per seed")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[42, 43, 44], help="seeds: one full run per seed (default 42 43 44)"
+    )
     parser.add_argument("--keep-dir", type=Path, help="seeds: keep each run's bundle as DIR/seed-N")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
