@@ -8,7 +8,7 @@ Measures cold start (process start to the first `/readyz` 200), then `--rounds` 
   c=32   `--c32` single-text requests from 32 concurrent clients (the server's micro-batcher joins them);
          all 32 arrive at once at the start, so the first micro-batches hold everyone and the clients need
          a few round trips to spread out. 1,600 requests per round keep that start a small part of the phase
-         (side by side, 320 per round gave a median of 611 texts/s over three runs, 1,600 gave 703);
+         (three runs of each, minutes apart: 320 per round gave a median of 611 texts/s, 1,600 gave 703);
   batch  `--batches` `POST /v1/predict/batch` of 64 texts, each interleaved with in-process `predict` of
          the same 64 texts.
 Latency percentiles pool the rounds; texts/s are medians over rounds (c=1 texts/s = requests / summed
