@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 
 import anyio
 
+from app.settings import Settings
 from model.predictor import Prediction
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class MicroBatcher:
         self._limiter: anyio.CapacityLimiter | None = None
         self._worker: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, on_batch: Callable[[int], None] | None = None) -> MicroBatcher:
+        """The batcher the service runs: MICROBATCH_MAX_SIZE texts, waiting at most MICROBATCH_MAX_WAIT_MS."""
+        return cls(settings.MICROBATCH_MAX_SIZE, settings.MICROBATCH_MAX_WAIT_MS / 1000, on_batch=on_batch)
 
     @property
     def running(self) -> bool:

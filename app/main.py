@@ -56,9 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.error("cannot load the model bundle: %s", error)
         raise
     reclaim_signals()
-    batcher = MicroBatcher(
-        settings.MICROBATCH_MAX_SIZE, settings.MICROBATCH_MAX_WAIT_MS / 1000, on_batch=metrics.batch_size.observe
-    )
+    batcher = MicroBatcher.from_settings(settings, on_batch=metrics.batch_size.observe)
     batcher.start()
     app.state.predictor, app.state.batcher = predictor, batcher
     metrics.set_model(predictor.version)

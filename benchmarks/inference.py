@@ -11,10 +11,11 @@
     the same texts, in alternating order, `--repeats` times; medians. The tokenizer bounds what the
     Predictor can do, so the ratio says how much the network and decoding add.
     Target: Predictor texts/s >= 0.8x tokenizer texts/s.
-(c) Micro-batching without HTTP: single-text callers through the service's own `MicroBatcher` (its default
-    settings), `--micro-c1` texts one caller at a time against `--micro-c32` texts from 32 callers, each
-    caller sending its next text when answered, alternating, `--repeats` times; medians. Read beside
-    `benchmarks.http`'s c=32 / c=1 ratio, it separates what micro-batching gains from what HTTP costs.
+(c) Micro-batching without HTTP: single-text callers through the service's own `MicroBatcher` (built from
+    its settings, MICROBATCH_* read from the environment as the server reads them), `--micro-c1` texts one
+    caller at a time against `--micro-c32` texts from 32 callers, each caller sending its next text when
+    answered, alternating, `--repeats` times; medians. Read beside `benchmarks.http`'s c=32 / c=1 ratio,
+    it separates what micro-batching gains from what HTTP costs.
 
 Writes benchmarks/results/inference.json and .md.
 """
@@ -108,8 +109,7 @@ def throughput(predictor: Predictor, texts: list[str], repeats: int, budget_s: f
 
 async def through_batcher(predictor: Predictor, texts: list[str], concurrency: int) -> float:
     """texts/s of `concurrency` callers that each submit one text and wait for its answer, until `texts` run out."""
-    defaults = Settings.model_fields
-    batcher = MicroBatcher(defaults["MICROBATCH_MAX_SIZE"].default, defaults["MICROBATCH_MAX_WAIT_MS"].default / 1000)
+    batcher = MicroBatcher.from_settings(Settings())
     batcher.start()
     queue = iter(texts)
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
             ]
             + [["median", *micro_result["median_texts_per_s"].values(), micro_result["median_ratio"]]],
         )
-        + "\n\nSingle-text callers through `app.batching.MicroBatcher` with the service's default settings, no"
+        + "\n\nSingle-text callers through `app.batching.MicroBatcher` with the service's settings, no"
         " HTTP; `python -m benchmarks.http` measures the same ratio through a real server.",
         "## Targets\n\n" + targets_table(targets),
     ]

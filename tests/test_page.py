@@ -42,6 +42,13 @@ def browser() -> Iterator:
         browser.close()
 
 
+def console_errors(page) -> list[str]:
+    """The page's console errors from now on (a CSP violation is reported there)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
 def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser, tmp_path: Path) -> None:
     text = "배우 연기는 좋은데 스토리가 너무 지루했다 ㅠㅠ"
     expected = httpx.post(f"{server.url}/v1/predict", json={"text": text}).json()
@@ -104,9 +111,8 @@ def test_an_api_error_is_shown_to_the_user(server: RunningServer, browser) -> No
 def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer, browser) -> None:
     page = browser.new_page()
     requested: list[str] = []
-    console: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    console = console_errors(page)
     page.goto(server.url + "/")
     page.click(".example >> nth=0")
     page.wait_for_selector(".result .tok")
@@ -120,8 +126,7 @@ def test_api_docs_render_without_internet(server: RunningServer, browser) -> Non
     """Swagger UI lists the routes, under its CSP, while every request that leaves this server is refused."""
     page = browser.new_page()
     elsewhere: list[str] = []
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    console = console_errors(page)
 
     def only_this_server(route) -> None:
         if route.request.url.startswith(server.url):
@@ -143,8 +148,7 @@ def test_api_docs_render_without_internet(server: RunningServer, browser) -> Non
 def test_redoc_renders_under_its_csp(server: RunningServer, browser) -> None:
     """ReDoc renders; the CSP blocks only what would leave this server (its logo on cdn.redoc.ly)."""
     page = browser.new_page()
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    console = console_errors(page)
     page.goto(server.url + "/redoc")
     page.wait_for_selector("h2:has-text('Classify several texts in one call')")
     violations = [m for m in console if "Content Security Policy" in m]
