@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.batching import BatcherClosed, MicroBatcher
+from app.settings import Settings
 from model.predictor import Prediction, Predictor
 
 
@@ -207,3 +208,17 @@ def test_micro_batches_of_the_real_model_answer_like_single_calls(tiny_bundle: P
         ]
         assert np.allclose([t.attention for t in batched.tokens], [t.attention for t in alone.tokens], atol=1e-5)
         assert np.allclose(list(batched.probabilities.values()), list(alone.probabilities.values()), atol=1e-5)
+
+
+def test_the_service_batcher_takes_its_limits_from_settings() -> None:
+    async def scenario() -> tuple[MicroBatcher, Recorder]:
+        model = Recorder()
+        batcher = MicroBatcher.from_settings(Settings(MICROBATCH_MAX_SIZE=3, MICROBATCH_MAX_WAIT_MS=250))
+        batcher.start()
+        await asyncio.gather(*(batcher.submit(model, f"t{i}") for i in range(7)))
+        await batcher.stop()
+        return batcher, model
+
+    batcher, model = asyncio.run(scenario())
+    assert (batcher.max_size, batcher.max_wait_s) == (3, 0.25)
+    assert [len(call) for call in model.calls] == [3, 3, 1]
