@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging.config
 from collections.abc import Sequence
 
 import uvicorn
 
 from app.log import logging_config
+from app.native_log import native_output_logged, stderr_stream
 from app.settings import get_settings
 
 LEVELS = ["critical", "error", "warning", "info", "debug"]
@@ -21,13 +23,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-level", choices=LEVELS, default=settings.LOG_LEVEL, help="log level")
     args = parser.parse_args(argv)
 
-    from app.main import app  # after argument parsing, so --help does not import TensorFlow
+    log_config = logging_config(args.log_level, stream=stderr_stream())
+    logging.config.dictConfig(log_config)
+    with native_output_logged():  # TensorFlow's import prints C++ log lines to fd 2
+        from app.main import app  # after argument parsing, so --help does not import TensorFlow
 
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
-        log_config=logging_config(args.log_level),
+        log_config=log_config,
         log_level=args.log_level,
         access_log=False,
         # Longer than common clients' idle expiry (httpx: 5 s), so the server never closes a connection

@@ -37,9 +37,14 @@ class RunningServer:
     ready_after_s: float  # process start to the first `/readyz` 200: the cold start
 
     def log_lines(self) -> list[dict]:
-        """The server's JSON log lines (TensorFlow's own C++ lines are not JSON and are skipped)."""
-        lines = self.log.read_text("utf-8", errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        """The server's log, one JSON object per line; a line that is not JSON raises ValueError."""
+        records = []
+        for number, line in enumerate(self.log.read_text("utf-8", errors="replace").splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as error:
+                raise ValueError(f"{self.log} line {number} is not JSON: {line[:300]!r}") from error
+        return records
 
 
 def free_port() -> int:

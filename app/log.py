@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,13 +24,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """A `logging.config.dictConfig` dict (also accepted by uvicorn) sending every logger to stderr as JSON."""
+def logging_config(level: str, stream: TextIO | None = None) -> dict[str, Any]:
+    """A `logging.config.dictConfig` dict (also accepted by uvicorn) sending every logger to stderr as JSON.
+
+    `stream` replaces `sys.stderr`: `python -m app` passes a duplicate of fd 2 (app/native_log.py).
+    """
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream or "ext://sys.stderr"}
+        },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
             # uvicorn's loggers keep their own handlers unless told otherwise; send them to the root.

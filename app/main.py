@@ -20,6 +20,7 @@ from app.deps import require_admin
 from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.native_log import native_output_logged
 from app.reload import CurrentWatcher, ModelReloader, load_predictor
 from app.routes import admin, docs, health, model_info, page, predict
 from app.settings import Settings, get_settings
@@ -45,13 +46,15 @@ def reclaim_signals() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model before the server accepts requests; stop the micro-batcher on shutdown.
 
-    A bad bundle fails startup (the process exits) rather than serving 503 forever.
+    A bad bundle fails startup (the process exits) rather than serving 503 forever. What the first load
+    writes to stderr natively (the JVM starting, TensorFlow's first trace) is logged; nothing is served yet.
     """
     settings: Settings = app.state.settings
     metrics: Metrics = app.state.metrics
     started = time.perf_counter()
     try:
-        predictor = await run_in_threadpool(load_predictor, registry.resolve(settings.MODEL_DIR), settings)
+        with native_output_logged():
+            predictor = await run_in_threadpool(load_predictor, registry.resolve(settings.MODEL_DIR), settings)
     except BundleError as error:
         log.error("cannot load the model bundle: %s", error)
         raise
