@@ -1,9 +1,10 @@
-"""Accuracy: the shipped model, an ablation table, the spread over seeds, and sentiment3.
+"""Accuracy: the shipped model, an ablation table, the spread over seeds, sentiment3, and ensembles.
 
     python -m benchmarks.accuracy default                    # instant: the shipped bundle's recorded figures
     python -m benchmarks.accuracy ablation [--train-rows 40000] [--epochs 3] [--only NAME ...]
     python -m benchmarks.accuracy seeds [--seeds 42 43 44] [-- extra training.train options]
     python -m benchmarks.accuracy sentiment3 [-- extra training.train options]
+    python -m benchmarks.accuracy ensemble --bundles model/default runs/kiwi [...]
 
 Every run is `python -m training.train` in a subprocess (fresh seeds and memory) into a temporary bundle,
 evaluated once on the official test file; the figures come from the metrics.json it writes. Tuning reads
@@ -16,6 +17,9 @@ chosen on.
 - **seeds** trains the default configuration (plus any extra options) on the full training file once per
   seed and reports mean and spread (about 7 minutes per seed with cached tokens).
 - **sentiment3** trains on sentiment3/train.tsv (3 string labels) and reports its test file.
+- **ensemble** trains nothing: it averages the class probabilities of already trained NSMC bundles (each
+  through its own Predictor) on the validation split they all held out and on the test file, to measure what
+  an ensemble would gain before the product carries one. Members must share the split (seed, fraction).
 
 Each subcommand updates its own section of benchmarks/results/accuracy.json and rewrites accuracy.md
 from all sections, so they can be run one at a time.
@@ -33,10 +37,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.common import MODEL_DIR, NSMC_TEST, RESULTS, ROOT, md_table, target, targets_table, write_results
 from model.bundle import Bundle
+from model.predictor import Predictor
+from training.data import read_labelled
+from training.evaluate import label_names_for
+from training.metrics import classification_report
+from training.train import stratified_split
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
@@ -168,6 +178,45 @@ def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
 
 def run_sentiment3(args: argparse.Namespace, extra: list[str]) -> dict:
     return train_once(SENTIMENT3 / "train.tsv", SENTIMENT3 / "test.tsv", extra, args.timeout_s)
+
+
+def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
+    if not args.bundles or len(args.bundles) < 2:
+        raise SystemExit("ensemble needs --bundles with at least two trained NSMC bundle directories")
+    members = {str(path): Predictor.load(path) for path in args.bundles}
+    first = next(iter(members.values()))
+    configs = {name: p.bundle.metrics["train_config"] for name, p in members.items()}
+    split = {(tuple(p.labels), configs[name]["seed"], configs[name]["val_fraction"]) for name, p in members.items()}
+    if len(split) != 1:
+        raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
+    _, seed, fraction = split.pop()
+    train, test = read_labelled(NSMC_TRAIN), read_labelled(NSMC_TEST)
+    true_train = label_names_for(first, train)
+    _, validation_rows = stratified_split(np.array([first.labels.index(n) for n in true_train]), fraction, seed)
+    parts = {
+        "validation": ([train.texts[i] for i in validation_rows], [true_train[i] for i in validation_rows]),
+        "test": (test.texts, label_names_for(first, test)),
+    }
+    figures: dict = {"members": {name: {} for name in members}, "ensemble": {}}
+    for part, (texts, true) in parts.items():
+        summed = np.zeros((len(texts), len(first.labels)))
+        for name, predictor in members.items():
+            probabilities = np.array(
+                [[p.probabilities[label] for label in first.labels] for p in predictor.predict(texts)]
+            )
+            figures["members"][name][part] = accuracy_of(probabilities, true, first.labels)
+            summed += probabilities
+        figures["ensemble"][part] = accuracy_of(summed, true, first.labels)
+    for name, predictor in members.items():  # the split really is the one each member held out
+        recorded = predictor.bundle.metrics["validation"]["accuracy"]
+        if abs(figures["members"][name]["validation"]["accuracy"] - recorded) > 0.002:
+            raise SystemExit(f"{name}: validation accuracy here differs from its metrics.json ({recorded:.4f})")
+    return {"validation_rows": len(validation_rows), "seed": seed, **figures}
+
+
+def accuracy_of(probabilities: np.ndarray, true: list[str], labels: list[str]) -> dict:
+    report = classification_report(true, [labels[k] for k in probabilities.argmax(axis=1)], labels)
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
 
 def spread(runs: dict[str, dict]) -> dict:
@@ -304,10 +353,32 @@ def markdown_sections(data: dict) -> list[str]:
             )
             + "\n\n`python -m benchmarks.accuracy sentiment3`"
         )
+    if "ensemble" in data:
+        ensemble = data["ensemble"]
+        named = [(f"`{name}`", run) for name, run in ensemble["members"].items()]
+        named.append(("**mean of the probabilities**", ensemble["ensemble"]))
+        rows = [
+            [name, pct(run["validation"]["accuracy"]), pct(run["test"]["accuracy"]), pct(run["test"]["macro_f1"])]
+            for name, run in named
+        ]
+        bundles = " ".join(ensemble["members"])
+        sections.append(
+            "## Ensemble of trained bundles (measured, not shipped)\n\n"
+            f"Validation: the {ensemble['validation_rows']:,} rows of the training file every member held out "
+            f"(seed {ensemble['seed']}).\n\n"
+            + md_table(["member", "validation acc.", "test acc.", "test macro-F1"], rows)
+            + f"\n\n`python -m benchmarks.accuracy ensemble --bundles {bundles}`"
+        )
     return sections
 
 
-COMMANDS = {"default": run_default, "ablation": run_ablation, "seeds": run_seeds, "sentiment3": run_sentiment3}
+COMMANDS = {
+    "default": run_default,
+    "ablation": run_ablation,
+    "seeds": run_seeds,
+    "sentiment3": run_sentiment3,
+    "ensemble": run_ensemble,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -320,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         "--seeds", type=int, nargs="+", default=[42, 43, 44], help="seeds: one full run per seed (default 42 43 44)"
     )
     parser.add_argument("--keep-dir", type=Path, help="seeds: keep each run's bundle as DIR/seed-N")
+    parser.add_argument("--bundles", type=Path, nargs="+", help="ensemble: trained NSMC bundle directories")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]
