@@ -138,18 +138,13 @@ class AccessLogMiddleware:
             access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={"fields": fields})
 
 
-# The page loads only its own script and stylesheet and calls only this origin; nothing inline, no framing.
-PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 
 
 class SecurityHeadersMiddleware:
-    """`nosniff` and `no-referrer` on every answer; a strict Content-Security-Policy on the page (`/`).
+    """`nosniff` and `no-referrer` on every answer.
 
-    /docs and /redoc set their own (app/routes/docs.py): Swagger UI needs its inline start-up script.
+    The HTML pages set their own Content-Security-Policy in their routes (app/routes/page.py, docs.py).
     """
 
     def __init__(self, app: ASGIApp):
@@ -159,11 +154,10 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _SECURITY_HEADERS + ([(b"content-security-policy", PAGE_CSP.encode())] if scope["path"] == "/" else [])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+                message = {**message, "headers": [*message.get("headers", ()), *_SECURITY_HEADERS]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.middleware import PAGE_CSP
 from app.reload import CurrentWatcher, ReloadRefused
+from app.routes.page import PAGE_CSP
 from app.settings import Settings
 from model.registry import point_current
 from tests.registry_helpers import add_version, copy_root

@@ -8,6 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+# The page loads only its own script and stylesheet and calls only this origin; nothing inline, no framing.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 router = APIRouter(tags=["page"])
 
@@ -15,4 +20,6 @@ router = APIRouter(tags=["page"])
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
     """The viewer: a text box, examples, and each result as a heat map over the user's own text."""
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers={"content-security-policy": PAGE_CSP}
+    )
