@@ -185,8 +185,14 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
         raise SystemExit("ensemble needs --bundles with at least two trained NSMC bundle directories")
     members = {str(path): Predictor.load(path) for path in args.bundles}
     first = next(iter(members.values()))
-    configs = {name: p.bundle.metrics["train_config"] for name, p in members.items()}
-    split = {(tuple(p.labels), configs[name]["seed"], configs[name]["val_fraction"]) for name, p in members.items()}
+    split = {
+        (
+            tuple(member.labels),
+            member.bundle.metrics["train_config"]["seed"],
+            member.bundle.metrics["train_config"]["val_fraction"],
+        )
+        for member in members.values()
+    }
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
@@ -202,15 +208,15 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
         summed = np.zeros((len(texts), len(first.labels)))
         for name, predictor in members.items():
             probabilities = np.array(
-                [[p.probabilities[label] for label in first.labels] for p in predictor.predict(texts)]
+                [[answer.probabilities[label] for label in first.labels] for answer in predictor.predict(texts)]
             )
             figures["members"][name][part] = accuracy_of(probabilities, true, first.labels)
             summed += probabilities
+            recorded = predictor.bundle.metrics["validation"]["accuracy"]
+            if part == "validation" and abs(figures["members"][name][part]["accuracy"] - recorded) > 0.002:
+                # not the split this member held out (another training file): refused before test is read
+                raise SystemExit(f"{name}: validation accuracy here differs from its metrics.json ({recorded:.4f})")
         figures["ensemble"][part] = accuracy_of(summed, true, first.labels)
-    for name, predictor in members.items():  # the split really is the one each member held out
-        recorded = predictor.bundle.metrics["validation"]["accuracy"]
-        if abs(figures["members"][name]["validation"]["accuracy"] - recorded) > 0.002:
-            raise SystemExit(f"{name}: validation accuracy here differs from its metrics.json ({recorded:.4f})")
     return {"validation_rows": len(validation_rows), "seed": seed, **figures}
 
 
