@@ -43,7 +43,7 @@ import pandas as pd
 from benchmarks.common import MODEL_DIR, NSMC_TEST, RESULTS, ROOT, md_table, target, targets_table, write_results
 from model.bundle import Bundle
 from model.predictor import Predictor
-from training.data import read_labelled
+from training.data import read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
 from training.train import stratified_split
@@ -188,7 +188,7 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     split = {
         (
             tuple(member.labels),
-            member.bundle.metrics["train_config"]["seed"],
+            split_seed(member.bundle.metrics["train_config"]),
             member.bundle.metrics["train_config"]["val_fraction"],
         )
         for member in members.values()

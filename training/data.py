@@ -82,6 +82,12 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
     return LabelledTexts(path, texts, labels, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
+def split_seed(train_config: dict) -> int:
+    """The seed of a training run's train/validation split: `split_seed`, or `seed` when that was not set."""
+    chosen = train_config.get("split_seed")
+    return train_config["seed"] if chosen is None else chosen
+
+
 def sorted_label_values(labels: list[str]) -> list[str]:
     """Distinct label values in a stable order: numeric order when all are integers, else text order."""
     distinct = set(labels)

@@ -28,7 +28,8 @@ from model.predictor import Predictor, length_buckets
 from model.registry import VERSIONS, RegistryError, publish
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
 from model.vocab import PAD_ID, Vocabulary
-from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values
+from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values, split_seed
+from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.metrics import classification_report, format_report
 from training.progress import cli_logger
@@ -63,12 +64,17 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int = 2
     seed: int = 42
+    split_seed: int | None = None  # the train/validation split's; None: `seed`
+    teachers: list[str] = field(default_factory=list)
+    teacher_weight: float = 1.0
 
 
 def bucketed_batches(
     ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None
 ) -> tf.data.Dataset:
     """Batches of similar-length texts, each padded only to its length bucket.
+
+    `labels` are class indices (n,) or target distributions (n, classes).
 
     Texts are shuffled (when `seed` is given), sorted by length within pools of 32 batches, cut
     into batches, and the batches shuffled again; every pass over the dataset reshuffles. The
@@ -95,7 +101,7 @@ def bucketed_batches(
                 padded[r, : len(ids[i])] = ids[i]
             yield padded, labels[rows]
 
-    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32))
+    signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, *labels.shape[1:]), labels.dtype))
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     count = sum(-(-min(pool, len(ids) - start) // batch_size) for start in range(0, len(ids), pool))
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
@@ -163,6 +169,7 @@ def train(
         if unknown:
             raise DataError(f"{test_data.path}: labels {unknown} do not occur in the training data {values}")
     log.info("data: %s training rows, %d classes %s", f"{len(train_data.texts):,}", len(labels), labels)
+    teachers = load_teachers([Path(t) for t in config.teachers], train_data, labels, asdict(config))
 
     tokenizer = MorphTokenizer(config.tokenizer, config.tokenizer_options, workers=workers)
     stage = time.perf_counter()
@@ -175,7 +182,7 @@ def train(
     timings["tokenize_s"] = time.perf_counter() - stage
 
     y = np.array([labels.index(to_name[v]) for v in train_data.labels], dtype=np.int32)
-    train_rows, val_rows = stratified_split(y, config.val_fraction, config.seed)
+    train_rows, val_rows = stratified_split(y, config.val_fraction, split_seed(asdict(config)))
     train_rows = np.array([i for i in train_rows if tokens[i]])  # empty documents teach nothing
     vocab = Vocabulary.build(
         ([t.form for t in tokens[i]] for i in train_rows), min_count=config.min_count, max_size=config.vocab_size
@@ -208,14 +215,23 @@ def train(
         matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
         embedding.set_weights([matrix])
         timings["word2vec_s"] = time.perf_counter() - stage
-    fit_data = bucketed_batches(ids_of(train_rows), y[train_rows], config.batch_size, config.max_len, config.seed)
+    targets, val_targets = y[train_rows], y[val_rows]
+    loss = "sparse_categorical_crossentropy"
+    if teachers:
+        stage = time.perf_counter()
+        soft = teacher_probabilities(teachers, train_data, train_rows, labels, cache_dir, workers, log)
+        one_hot = np.eye(len(labels), dtype=np.float32)
+        targets = ((1 - config.teacher_weight) * one_hot[targets] + config.teacher_weight * soft).astype(np.float32)
+        val_targets, loss = one_hot[val_targets], "categorical_crossentropy"
+        timings["teachers_s"] = time.perf_counter() - stage
+    fit_data = bucketed_batches(ids_of(train_rows), targets, config.batch_size, config.max_len, config.seed)
     classifier.compile(
         optimizer=keras.optimizers.AdamW(learning_rate(config, len(fit_data)), weight_decay=config.weight_decay),
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=False,
     )
-    val_data = bucketed_batches(ids_of(val_rows), y[val_rows], config.batch_size * 2, config.max_len, None)
+    val_data = bucketed_batches(ids_of(val_rows), val_targets, config.batch_size * 2, config.max_len, None)
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=1
     )
@@ -316,7 +332,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "seed",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("embedding_dropout", "dropout", "learning_rate", "weight_decay", "val_fraction"):
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        help="seed of the train/validation split (default: --seed), so runs with different --seed can share one split",
+    )
+    parser.add_argument(
+        "--teachers",
+        nargs="+",
+        default=[],
+        metavar="BUNDLE",
+        help="distil: learn each training text's class probabilities averaged over these trained bundles, mixed "
+        "with its label by --teacher-weight (teachers must share this run's training file and validation split)",
+    )
+    for name in (
+        "embedding_dropout",
+        "dropout",
+        "learning_rate",
+        "weight_decay",
+        "val_fraction",
+        "teacher_weight",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument(
         "--pretrain-embeddings",
@@ -348,6 +384,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig(**{**fields, "tokenizer_options": options})
     if not 0.0 < config.val_fraction < 0.5:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
+    if not 0.0 <= config.teacher_weight <= 1.0:
+        raise DataError(f"--teacher-weight must be between 0 and 1, got {config.teacher_weight}")
     if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1:
         raise DataError("--max-len, --epochs and --batch-size must be positive")
     return config
