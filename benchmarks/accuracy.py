@@ -2,7 +2,8 @@
 
     python -m benchmarks.accuracy default                    # instant: the shipped bundle's recorded figures
     python -m benchmarks.accuracy ablation [--train-rows 40000] [--epochs 3] [--only NAME ...]
-    python -m benchmarks.accuracy seeds [--seeds 42 43 44] [-- extra training.train options]
+    python -m benchmarks.accuracy seeds [--seeds 42 43 44] [--section NAME] [-- extra training.train options]
+    python -m benchmarks.accuracy seeds --recorded DIR DIR [...] --section NAME   # bundles trained already
     python -m benchmarks.accuracy sentiment3 [-- extra training.train options]
     python -m benchmarks.accuracy ensemble --bundles model/default runs/kiwi [...]
 
@@ -15,7 +16,8 @@ chosen on.
   cores it trains on a stratified sample of `--train-rows` rows of ratings_train.txt for at most
   `--epochs` epochs, so its rows compare settings with each other and are lower than a full run.
 - **seeds** trains the default configuration (plus any extra options) on the full training file once per
-  seed and reports mean and spread (about 7 minutes per seed with cached tokens).
+  seed and reports mean and spread (about 7 minutes per seed with cached tokens). With `--recorded` it trains
+  nothing and summarises bundles that `training.train --test` wrote (each records its own figures).
 - **sentiment3** trains on sentiment3/train.tsv (3 string labels) and reports its test file.
 - **ensemble** trains nothing: it averages the class probabilities of already trained NSMC bundles (each
   through its own Predictor) on the validation split they all held out and on the test file, to measure what
@@ -105,23 +107,27 @@ def train_once(train: Path, test: Path, options: list[str], timeout_s: float, ke
         print("running:", " ".join(command), flush=True)
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, check=True, timeout=timeout_s)
-        wall = time.perf_counter() - started
-        metrics = json.loads((out / "metrics.json").read_text("utf-8"))
-        size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
-        vocabulary = len(json.loads((out / "vocab.json").read_text("utf-8"))["tokens"])
+        figures = {"options": options, **summary(out), "wall_s": time.perf_counter() - started}
         if keep is not None:
             shutil.copytree(out, keep)
+    return figures
+
+
+def summary(bundle: Path) -> dict:
+    """The figures a trained bundle recorded about itself (its metrics.json must have a test section)."""
+    metrics = json.loads((bundle / "metrics.json").read_text("utf-8"))
+    if "test" not in metrics:
+        raise SystemExit(f"{bundle}: trained without --test, so it has no test figures")
     return {
-        "options": options,
         "validation_accuracy": metrics["validation"]["accuracy"],
         "test_accuracy": metrics["test"]["accuracy"],
         "test_macro_f1": metrics["test"]["macro_f1"],
         "best_epoch": metrics["best_epoch"],
         "epochs_run": metrics["timings"]["epochs_run"],
         "fit_s_per_epoch": metrics["timings"]["fit_s_per_epoch"],
-        "wall_s": wall,
-        "bundle_mb": size_mb,
-        "vocabulary": vocabulary,
+        "wall_s": metrics["timings"]["total_s"],
+        "bundle_mb": sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) / 1e6,
+        "vocabulary": len(json.loads((bundle / "vocab.json").read_text("utf-8"))["tokens"]),
         "train_config": metrics["train_config"],
     }
 
@@ -162,6 +168,9 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
 
 
 def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
+    if args.recorded:  # runs made by `training.train` commands the README gives, summarised from their bundles
+        runs = {str(run["train_config"]["seed"]): run for run in map(summary, args.recorded)}
+        return {"options": extra, "recorded": [str(path) for path in args.recorded], "runs": runs, **spread(runs)}
     options = ["--label-names", "negative,positive", *extra]
     runs = {
         str(seed): train_once(
@@ -276,8 +285,8 @@ def markdown_sections(data: dict) -> list[str]:
             + "\n\nFrom `python -m training.evaluate --bundle model/default --data "
             "../shared/data/nsmc/ratings_test.txt` (reports/nsmc_test_eval.json).\n\n" + targets_table(checks)
         )
-    if "seeds" in data:
-        seeds = data["seeds"]
+    for name in sorted(key for key in data if key.startswith("seeds")):
+        seeds = data[name]
         rows = [
             [
                 seed,
@@ -297,11 +306,15 @@ def markdown_sections(data: dict) -> list[str]:
             ]
             + ["", ""]
         )
-        options = f" with `{' '.join(seeds['options'])}`" if seeds["options"] else ""
+        options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
+        command = "python -m benchmarks.accuracy seeds" + (f" --section {name}" if name != "seeds" else "")
+        if "recorded" in seeds:
+            options = f", recorded by {', '.join(f'`{path}`' for path in seeds['recorded'])}"
+            command += f" --recorded {' '.join(seeds['recorded'])}"
         sections.append(
-            f"## Seeds: full NSMC, default configuration{options}\n\n"
+            f"## Seeds: full NSMC{options}\n\n"
             + md_table(["seed", "validation acc.", "test acc.", "test macro-F1", "best epoch", "wall s"], rows)
-            + "\n\n`python -m benchmarks.accuracy seeds`"
+            + f"\n\n`{command}`"
         )
     if "ablation" in data:
         ablation = data["ablation"]
@@ -397,12 +410,18 @@ def main(argv: list[str] | None = None) -> None:
         "--seeds", type=int, nargs="+", default=[42, 43, 44], help="seeds: one full run per seed (default 42 43 44)"
     )
     parser.add_argument("--keep-dir", type=Path, help="seeds: keep each run's bundle as DIR/seed-N")
+    parser.add_argument(
+        "--recorded", type=Path, nargs="+", metavar="BUNDLE", help="seeds: summarise these trained bundles instead"
+    )
+    parser.add_argument("--section", help="store the results under this name (default: the command's)")
     parser.add_argument("--bundles", type=Path, nargs="+", help="ensemble: trained NSMC bundle directories")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]
+    if args.section and not args.section.startswith(args.command):
+        parser.error(f"--section must start with {args.command!r}, so the results page knows how to show it")
     section = COMMANDS[args.command](args, extra)
-    print(save_section(args.command, section).read_text("utf-8"))
+    print(save_section(args.section or args.command, section).read_text("utf-8"))
 
 
 if __name__ == "__main__":
