@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ from model.predictor import Predictor
 from training.data import read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
-from training.train import stratified_split
+from training.train import TrainConfig, stratified_split
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
@@ -170,7 +171,12 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
 def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
     if args.recorded:  # runs made by `training.train` commands the README gives, summarised from their bundles
         runs = {str(run["train_config"]["seed"]): run for run in map(summary, args.recorded)}
-        return {"options": extra, "recorded": [str(path) for path in args.recorded], "runs": runs, **spread(runs)}
+        return {
+            "changed": changed_settings(runs),
+            "recorded": [str(p) for p in args.recorded],
+            "runs": runs,
+            **spread(runs),
+        }
     options = ["--label-names", "negative,positive", *extra]
     runs = {
         str(seed): train_once(
@@ -183,6 +189,18 @@ def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
         for seed in args.seeds
     }
     return {"options": extra, "runs": runs, **spread(runs)}
+
+
+def changed_settings(runs: dict[str, dict]) -> dict:
+    """The training settings, other than the seed, in which these runs differ from the default configuration."""
+    defaults = asdict(TrainConfig())
+    changed = [
+        {key: value for key, value in run["train_config"].items() if key != "seed" and value != defaults.get(key)}
+        for run in runs.values()
+    ]
+    if any(settings != changed[0] for settings in changed):
+        raise SystemExit(f"these bundles differ in more than the seed: {changed}")
+    return changed[0]
 
 
 def run_sentiment3(args: argparse.Namespace, extra: list[str]) -> dict:
@@ -306,11 +324,16 @@ def markdown_sections(data: dict) -> list[str]:
             ]
             + ["", ""]
         )
-        options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
         command = "python -m benchmarks.accuracy seeds" + (f" --section {name}" if name != "seeds" else "")
         if "recorded" in seeds:
-            options = f", recorded by {', '.join(f'`{path}`' for path in seeds['recorded'])}"
+            settings = ", ".join(
+                f"{key} {' '.join(value) if isinstance(value, list) else value}"
+                for key, value in seeds["changed"].items()
+            )
+            options = f", changed from the default configuration: {settings}"
             command += f" --recorded {' '.join(seeds['recorded'])}"
+        else:
+            options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
         sections.append(
             f"## Seeds: full NSMC{options}\n\n"
             + md_table(["seed", "validation acc.", "test acc.", "test macro-F1", "best epoch", "wall s"], rows)
