@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import uvicorn
 
 from app.log import logging_config
-from app.native_log import native_output_logged, stderr_stream
 from app.settings import get_settings
+from model.native_log import native_output_logged, stderr_stream
 
 LEVELS = ["critical", "error", "warning", "info", "debug"]
 

@@ -27,7 +27,7 @@ class JsonFormatter(logging.Formatter):
 def logging_config(level: str, stream: TextIO | None = None) -> dict[str, Any]:
     """A `logging.config.dictConfig` dict (also accepted by uvicorn) sending every logger to stderr as JSON.
 
-    `stream` replaces `sys.stderr`: `python -m app` passes a duplicate of fd 2 (app/native_log.py).
+    `stream` replaces `sys.stderr`: `python -m app` passes a duplicate of fd 2 (model/native_log.py).
     """
     return {
         "version": 1,

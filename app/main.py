@@ -20,12 +20,12 @@ from app.deps import require_admin
 from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from app.native_log import native_output_logged
 from app.reload import CurrentWatcher, ModelReloader, load_predictor
 from app.routes import admin, docs, health, model_info, page, predict
 from app.settings import Settings, get_settings
 from model import registry
 from model.bundle import BundleError
+from model.native_log import native_output_logged
 
 log = logging.getLogger("app")
 

@@ -11,7 +11,7 @@ import pytest
 from model.bundle import Bundle
 from model.predictor import Predictor
 from tests.conftest import FIXTURES
-from tests.test_training_cli import SMALL, run_cli
+from tests.test_training_cli import SMALL, assert_no_native_lines, run_cli
 from training.data import DataError, read_labelled
 from training.distill import load_teachers, teacher_probabilities
 from training.train import stratified_split
@@ -86,6 +86,7 @@ def test_training_cli_distils_from_teachers_and_refuses_a_bad_one(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"teacher {tiny_bundle}: answered 2,700 training texts" in result.stderr
+    assert_no_native_lines(result.stderr)
     metrics = Bundle.load(out).metrics
     assert metrics["train_config"]["teachers"] == [str(tiny_bundle), str(second_teacher)]
     assert metrics["train_config"]["teacher_weight"] == 0.7

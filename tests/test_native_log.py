@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from app.native_log import native_output_logged
+from model.native_log import native_output_logged
 
 TF_NOTICE = b"I0000 00:00:1795755605.016327   10517 port.cc:153] oneDNN custom operations are on.\n"
 TF_BENIGN_ERROR = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from model.bundle import Bundle
 from tests.conftest import FIXTURES, ROOT, kill_training_mid_fit
 
+GLOG_LINE = re.compile(r"^[IWEF]\d{4} ")
 SMALL = ["--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16"]
 
 
@@ -22,6 +24,12 @@ def run_cli(module: str, *args: str, cache: Path, timeout: int = 300) -> subproc
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def assert_no_native_lines(stderr: str) -> None:
+    """TensorFlow's C++ lines (import, first masked-LSTM call) are logged by the CLIs, not printed."""
+    native = [line for line in stderr.splitlines() if GLOG_LINE.match(line) or "absl::InitializeLog" in line]
+    assert native == []
 
 
 def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
@@ -38,6 +46,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     for stage in ("tokenize training data: 3,000 texts", "split:", "fit: up to 1 epochs", "bundle written"):
         assert stage in trained.stderr
+    assert_no_native_lines(trained.stderr)
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert (out / "confusion_matrix.png").stat().st_size > 1000
 
@@ -52,6 +61,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     assert report["n"] == 1000 and report["labels"] == ["negative", "positive"]
     assert sum(map(sum, report["confusion_matrix"])) == 1000
     assert "accuracy" in evaluated.stdout and "confusion matrix" in evaluated.stdout
+    assert_no_native_lines(evaluated.stderr)
     # The evaluator reads back exactly what training measured on the same test file.
     assert report["accuracy"] == pytest.approx(Bundle.load(out).metrics["test"]["accuracy"], abs=1e-9)
 

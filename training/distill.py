@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import Bundle, BundleError
+from model.native_log import native_output_logged
 from model.predictor import Predictor
 from training.data import DataError, LabelledTexts, split_seed
 from training.tokens import tokenize_cached
@@ -69,7 +70,8 @@ def teacher_probabilities(
     """
     summed = np.zeros((len(rows), len(labels)))
     for bundle in teachers:
-        predictor = Predictor(bundle, batch_size=256, tokenizer_workers=workers)
+        with native_output_logged():  # a first masked-LSTM call prints a oneDNN notice to fd 2
+            predictor = Predictor(bundle, batch_size=256, tokenizer_workers=workers)
         tokens = tokenize_cached(data.texts, data.sha256, predictor.tokenizer, cache_dir, log, f"for {bundle.path}")
         answers = predictor.predict_encoded([predictor.encode(tokens[i]) for i in rows])
         summed += np.array([[answer.probabilities[label] for label in labels] for answer in answers])

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.bundle import BundleError
+from model.native_log import native_output_logged
 from model.predictor import Encoded, Predictor
 from training.data import DataError, LabelledTexts, read_labelled
 from training.faithfulness import faithfulness, format_faithfulness
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = read_labelled(args.data, args.text_column, args.label_column)
         log.info("loading bundle %s", args.bundle)
-        predictor = Predictor.load(args.bundle, batch_size=256, tokenizer_workers=args.workers)
+        with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
+            predictor = Predictor.load(args.bundle, batch_size=256, tokenizer_workers=args.workers)
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)

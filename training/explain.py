@@ -25,6 +25,7 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from model.bundle import BundleError  # noqa: E402
+from model.native_log import native_output_logged  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from training.progress import cli_logger  # noqa: E402
 
@@ -354,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = cli_logger("explain")
     try:
-        predictor = Predictor.load(args.bundle, tokenizer_workers=1)
+        with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
+            predictor = Predictor.load(args.bundle, tokenizer_workers=1)
     except BundleError as error:
         log.error(
             "error: cannot load the model bundle: %s (train one with python -m training.train, or pass --bundle DIR)",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
+
+from model.native_log import stderr_stream
 
 
 class _ElapsedFormatter(logging.Formatter):
@@ -12,10 +13,13 @@ class _ElapsedFormatter(logging.Formatter):
 
 
 def cli_logger(name: str, quiet: bool = False) -> logging.Logger:
-    """A logger that writes `[elapsed] message` lines to stderr."""
+    """A logger that writes `[elapsed] message` lines to stderr.
+
+    It writes to a duplicate of fd 2, so its lines are never caught by `native_output_logged`.
+    """
     logger = logging.getLogger(name)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(stderr_stream())
         handler.setFormatter(_ElapsedFormatter())
         logger.addHandler(handler)
         logger.propagate = False

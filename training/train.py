@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.bundle import Bundle, BundleConfig, write_bundle
+from model.native_log import native_output_logged
 from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
 from model.registry import VERSIONS, RegistryError, publish
@@ -144,6 +146,23 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.op
     raise DataError(f"--lr-schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
 
 
+class FirstStepNativeOutputLogged(keras.callbacks.Callback):
+    """Log, rather than print, what TensorFlow writes to fd 2 while it runs the first training step.
+
+    The first call of the masked LSTM prints a oneDNN notice (no AVX-512 here) that reads like an error.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._capture = ExitStack()
+        self._capture.enter_context(native_output_logged())
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._capture.close()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._capture.close()
+
+
 def train(
     train_data: LabelledTexts,
     out: Path,
@@ -241,7 +260,7 @@ def train(
         fit_data,
         validation_data=val_data,
         epochs=config.epochs,
-        callbacks=[stopper],
+        callbacks=[FirstStepNativeOutputLogged(), stopper],
         shuffle=False,  # bucketed_batches shuffles itself
         verbose=2 if quiet or not sys.stderr.isatty() else 1,
     ).history

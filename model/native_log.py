@@ -2,12 +2,15 @@
 
 TensorFlow 2.21 prints a few lines straight to file descriptor 2 when it is imported and when it first
 traces a masked LSTM, and it ignores `TF_CPP_MIN_LOG_LEVEL` for them. In the server they were the only
-lines of its log that were not JSON. `native_output_logged()` points fd 2 at a temporary file for the
-length of a `with` block (the import, the first model load) and then logs each captured line on the
-`native` logger, so the configured formatter (JSON for `python -m app`) writes it like any other record.
+lines of its log that were not JSON, and in the training CLIs one of them reads like an error.
+`native_output_logged()` points fd 2 at a temporary file for the length of a `with` block (the import, the
+first model load or training step) and then logs each captured line on the `native` logger, so the
+configured formatter (JSON for `python -m app`) writes it like any other record. Blocks stay short: a
+native crash's last words must not wait in a buffer.
 
 Python's own logging must not write to fd 2 meanwhile, or its lines would come back wrapped as native
-ones: `python -m app` gives its log handler a duplicate of fd 2 made before any capture (`stderr_stream`).
+ones: `python -m app` and the CLIs' loggers write to a duplicate of fd 2 made before any capture
+(`stderr_stream`).
 """
 
 from __future__ import annotations
