@@ -60,7 +60,7 @@ def test_a_teacher_that_may_have_seen_the_validation_rows_is_refused(
     other_split = published_root / "current"  # trained with --seed 7
     with pytest.raises(DataError, match="split has seed 7 and fraction 0.1, the student's has seed 42 and fraction"):
         load_teachers([tiny_bundle, other_split], data, LABELS, STUDENT)
-    # The same seed for the network, but the teacher's split: accepted.
+    # Another seed for the network but the teacher's split: accepted.
     load_teachers([other_split], data, LABELS, {**STUDENT, "split_seed": 7})
     with pytest.raises(
         DataError, match="split has seed 42 and fraction 0.1, the student's has seed 42 and fraction 0.2"
