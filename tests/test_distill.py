@@ -101,6 +101,12 @@ def test_training_cli_distils_from_teachers_and_refuses_a_bad_one(
     assert "tokenize" not in refused.stderr  # refused before anything was spent
     assert not (tmp_path / "refused").exists()
 
-    weight = run_cli("training.train", "--train", str(TRAIN), "--out", str(tmp_path / "w"), "--teacher-weight", "2",
-                     cache=tmp_path)  # fmt: skip
-    assert weight.returncode == 2 and "--teacher-weight must be between 0 and 1, got 2.0" in weight.stderr
+    for extra, message in (
+        (
+            ["--teachers", str(tiny_bundle), "--teacher-weight", "2"],
+            "--teacher-weight must be between 0 and 1, got 2.0",
+        ),
+        (["--teacher-weight", "0.5"], "--teacher-weight needs --teachers"),
+    ):
+        refused = run_cli("training.train", "--train", str(TRAIN), "--out", str(tmp_path / "w"), *extra, cache=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr

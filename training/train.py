@@ -364,13 +364,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="distil: learn each training text's class probabilities averaged over these trained bundles, mixed "
         "with its label by --teacher-weight (teachers must share this run's training file and validation split)",
     )
+    parser.add_argument(
+        "--teacher-weight",
+        type=float,
+        help=f"with --teachers: the teachers' share of each target, 0-1 (default {defaults.teacher_weight})",
+    )
     for name in (
         "embedding_dropout",
         "dropout",
         "learning_rate",
         "weight_decay",
         "val_fraction",
-        "teacher_weight",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument(
@@ -399,7 +403,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     options = {"norm": args.norm, "stem": args.stem} if args.tokenizer == "okt" else {}
+    if args.teacher_weight is not None and not args.teachers:
+        raise DataError("--teacher-weight needs --teachers")
     fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if k not in ("tokenizer_options",)}
+    if args.teacher_weight is None:
+        fields["teacher_weight"] = TrainConfig.teacher_weight
     config = TrainConfig(**{**fields, "tokenizer_options": options})
     if not 0.0 < config.val_fraction < 0.5:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
