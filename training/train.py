@@ -150,17 +150,19 @@ class FirstStepNativeOutputLogged(keras.callbacks.Callback):
     """Log, rather than print, what TensorFlow writes to fd 2 while it runs the first training step.
 
     The first call of the masked LSTM prints a oneDNN notice (no AVX-512 here) that reads like an error.
+    The capture lives on `capture`, which the caller closes in any case, so a step that raises does not
+    leave fd 2 captured (and its traceback unseen).
     """
 
+    def __init__(self, capture: ExitStack):
+        super().__init__()
+        self.capture = capture
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._capture = ExitStack()
-        self._capture.enter_context(native_output_logged())
+        self.capture.enter_context(native_output_logged())
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._capture.close()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self._capture.close()
+        self.capture.close()
 
 
 def train(
@@ -256,14 +258,15 @@ def train(
     )
     log.info("fit: up to %d epochs, %s batches per epoch", config.epochs, f"{len(fit_data):,}")
     stage = time.perf_counter()
-    history = classifier.fit(
-        fit_data,
-        validation_data=val_data,
-        epochs=config.epochs,
-        callbacks=[FirstStepNativeOutputLogged(), stopper],
-        shuffle=False,  # bucketed_batches shuffles itself
-        verbose=2 if quiet or not sys.stderr.isatty() else 1,
-    ).history
+    with ExitStack() as first_step:
+        history = classifier.fit(
+            fit_data,
+            validation_data=val_data,
+            epochs=config.epochs,
+            callbacks=[FirstStepNativeOutputLogged(first_step), stopper],
+            shuffle=False,  # bucketed_batches shuffles itself
+            verbose=2 if quiet or not sys.stderr.isatty() else 1,
+        ).history
     timings["fit_s"] = time.perf_counter() - stage
     timings["epochs_run"] = len(history["loss"])
     timings["fit_s_per_epoch"] = timings["fit_s"] / timings["epochs_run"]
