@@ -10,14 +10,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_learning_curve(history: dict[str, list[float]], path: Path) -> Path:
-    """Loss and accuracy per epoch, training against validation."""
+def plot_learning_curve(history: dict[str, list[float]], path: Path, distilled: bool = False) -> Path:
+    """Loss and accuracy per epoch, training against validation.
+
+    A `distilled` run learned its teachers' probabilities, so its training accuracy is agreement with
+    the teachers' choice, and its legend says so.
+    """
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = range(1, len(history.get("loss", [])) + 1)
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "o-"), ("val_", "s--")):
             if f"{prefix}{metric}" in history:
-                axis.plot(epochs, history[f"{prefix}{metric}"], style, label=f"{prefix or 'train_'}{metric}")
+                label = f"{prefix or 'train_'}{metric}"
+                if distilled and label == "train_accuracy":
+                    label = "train: agreement with teachers"
+                axis.plot(epochs, history[f"{prefix}{metric}"], style, label=label)
         axis.set_xlabel("epoch")
         axis.set_title(metric)
         axis.grid(alpha=0.3)

@@ -306,7 +306,9 @@ def train(
         fingerprint["test"] = test_data.fingerprint()
     with tempfile.TemporaryDirectory() as scratch:
         pictures = {
-            "learning_curve.png": plot_learning_curve(metrics["history"], Path(scratch) / "learning_curve.png"),
+            "learning_curve.png": plot_learning_curve(
+                metrics["history"], Path(scratch) / "learning_curve.png", distilled=bool(teachers)
+            ),
             "confusion_matrix.png": plot_confusion_matrix(
                 metrics.get("test", validation),
                 Path(scratch) / "confusion_matrix.png",
