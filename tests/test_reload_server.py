@@ -39,9 +39,12 @@ def test_reload_under_load_fails_no_request(published_root: Path, tmp_path: Path
 
     async def swap(client: httpx.AsyncClient) -> None:
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        for version, after in ((second, 60), (CORRUPT, 150)):
-            for _ in range(600):  # wait (bounded) until this many requests were answered
-                if len(answers) >= after:
+        # Each reload waits for this many more answers, counted from the previous reload's answer: a slow
+        # first swap must not let the second follow at once, before any request reached the new model.
+        for version, more in ((second, 60), (CORRUPT, 90)):
+            wanted = len(answers) + more
+            for _ in range(600):  # wait (bounded) until that many requests were answered
+                if len(answers) >= wanted:
                     break
                 await asyncio.sleep(0.05)
             reloads[version] = await client.post("/v1/admin/reload", json={"version": version}, headers=headers)
