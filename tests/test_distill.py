@@ -12,6 +12,7 @@ from model.bundle import Bundle
 from model.predictor import Predictor
 from tests.conftest import FIXTURES
 from tests.test_training_cli import SMALL, assert_no_native_lines, run_cli
+from training import reports
 from training.data import DataError, read_labelled
 from training.distill import load_teachers, teacher_probabilities
 from training.train import stratified_split
@@ -36,6 +37,17 @@ def second_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def probabilities(bundle: Path, texts: list[str]) -> np.ndarray:
     answers = Predictor.load(bundle).predict(texts)
     return np.array([[answer.probabilities[label] for label in LABELS] for answer in answers])
+
+
+def learning_curve_legend(history: dict, path: Path, distilled: bool) -> list[str]:
+    """The legend entries plot_learning_curve draws for `history` (its figure kept open to read them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reports.plt, "close", lambda figure: None)
+        reports.plot_learning_curve(history, path, distilled=distilled)
+    figure = reports.plt.gcf()
+    labels = [text.get_text() for axis in figure.axes for text in axis.get_legend().get_texts()]
+    reports.plt.close(figure)
+    return labels
 
 
 def test_soft_targets_are_the_mean_of_each_teachers_own_answers(
@@ -82,7 +94,8 @@ def test_training_cli_distils_from_teachers_and_refuses_a_bad_one(
     out = tmp_path / "student"
     result = run_cli(
         "training.train", "--train", str(TRAIN), "--out", str(out), "--label-names", "negative,positive", *SMALL,
-        "--teachers", str(tiny_bundle), str(second_teacher), "--teacher-weight", "0.7", cache=tmp_path,
+        "--teachers", str(tiny_bundle), str(second_teacher), "--teacher-weight", "0.7",
+        "--seed", "7", "--split-seed", "42", cache=tmp_path,  # another network seed on the teachers' split
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"teacher {tiny_bundle}: answered 2,700 training texts" in result.stderr
@@ -90,6 +103,10 @@ def test_training_cli_distils_from_teachers_and_refuses_a_bad_one(
     metrics = Bundle.load(out).metrics
     assert metrics["train_config"]["teachers"] == [str(tiny_bundle), str(second_teacher)]
     assert metrics["train_config"]["teacher_weight"] == 0.7
+    assert (metrics["train_config"]["seed"], metrics["train_config"]["split_seed"]) == (7, 42)
+    legend = learning_curve_legend(metrics["history"], tmp_path / "curve.png", distilled=True)
+    assert "train: agreement with teachers" in legend and "val_accuracy" in legend
+    assert "train_accuracy" in learning_curve_legend(metrics["history"], tmp_path / "plain.png", distilled=False)
     assert metrics["timings"]["teachers_s"] > 0
 
     refused = run_cli(

@@ -161,3 +161,28 @@ def test_cosine_schedule_decays_over_the_planned_epochs_and_unknown_names_are_re
     assert float(schedule(60)) == pytest.approx(0.002 * 0.05, rel=1e-5)
     with pytest.raises(DataError, match="--lr-schedule must be one of"):
         learning_rate(TrainConfig(lr_schedule="linear"), steps_per_epoch=10)
+
+
+def test_first_step_capture_is_undone_when_the_training_step_raises() -> None:
+    """The first training step runs with fd 2 captured; a step that raises must not leave it so."""
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from model.network import NetworkConfig, build_network
+    from training.train import FirstStepNativeOutputLogged
+
+    during_step = []
+
+    def failing_loss(y_true, y_pred):
+        during_step.append(os.fstat(2).st_ino)  # traced inside the first training step
+        raise RuntimeError("loss failed")
+
+    classifier, _ = build_network(NetworkConfig(vocab_size=50, num_classes=2))
+    classifier.compile(optimizer="adam", loss=failing_loss)
+    before = os.fstat(2)
+    with pytest.raises(RuntimeError, match="loss failed"), ExitStack() as first_step:
+        callback = FirstStepNativeOutputLogged(first_step)
+        classifier.fit(np.array([[2, 3, 0]], dtype="int32"), np.array([0]), epochs=1, verbose=0, callbacks=[callback])
+    assert during_step and during_step[0] != before.st_ino  # the step ran with fd 2 captured
+    assert (os.fstat(2).st_dev, os.fstat(2).st_ino) == (before.st_dev, before.st_ino)
