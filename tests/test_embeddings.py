@@ -32,14 +32,14 @@ def test_word2vec_matrix_places_trained_vectors_by_vocabulary_id() -> None:
 
 
 def test_training_starts_the_network_from_the_word2vec_vectors(tmp_path: Path) -> None:
-    """With a learning rate of 0 the saved embedding is exactly the starting one: word2vec rows are far
-    longer than Keras' uniform(-0.05, 0.05) start, and padding stays zero."""
+    """With a learning rate of 0 (and no language model) the saved embedding is exactly the starting one:
+    word2vec rows are far longer than Keras' uniform(-0.05, 0.05) start, and padding stays zero."""
     data = read_labelled(FIXTURES / "nsmc_train_3k.tsv")
     norms = {}
     for pretrain in (True, False):
         config = TrainConfig(
             epochs=1, vocab_size=1000, embedding_dim=16, lstm_units=8, attention_units=8, learning_rate=0.0,
-            pretrain_embeddings=pretrain, quantize_embeddings=False,
+            pretrain_embeddings=pretrain, quantize_embeddings=False, language_model_epochs=0,
         )  # fmt: skip
         out = tmp_path / f"pretrain-{pretrain}"
         train(data, out, config, cache_dir=tmp_path / "cache", workers=1, quiet=True)

@@ -44,7 +44,8 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
         cache=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    for stage in ("tokenize training data: 3,000 texts", "split:", "fit: up to 1 epochs", "bundle written"):
+    stages = ("tokenize training data: 3,000 texts", "split:", "language model epoch 8/8", "fit: up to 1 epochs")
+    for stage in (*stages, "bundle written"):
         assert stage in trained.stderr
     assert_no_native_lines(trained.stderr)
     assert (out / "learning_curve.png").stat().st_size > 1000
@@ -122,6 +123,12 @@ def write(path: Path, text: str) -> Path:
         ("data.xlsx", "x", [], "unknown file type"),
         ("ok.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--label-names", "bad"], "--label-names needs 2"),
         ("ok2.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--tokenizer", "jieba"], "unknown tokenizer"),
+        (
+            "ok3.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--language-model-epochs", "-1"],
+            "--language-model-epochs must be 0 or more, got -1",
+        ),
     ],
 )
 def test_bad_training_data_stops_with_a_clear_message(

@@ -33,6 +33,7 @@ from model.vocab import PAD_ID, Vocabulary
 from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values, split_seed
 from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
+from training.language_model import pretrain_encoder
 from training.metrics import classification_report, format_report
 from training.progress import cli_logger
 from training.reports import plot_confusion_matrix, plot_learning_curve
@@ -62,6 +63,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
     pretrain_embeddings: bool = True
+    language_model_epochs: int = 8
     quantize_embeddings: bool = True
     val_fraction: float = 0.1
     patience: int = 2
@@ -177,6 +179,7 @@ def train(
 ) -> dict:
     """Run the whole pipeline and write the bundle at `out`; returns the metrics written."""
     log = cli_logger("training", quiet)
+    interactive = not quiet and sys.stderr.isatty()  # progress bars only on a terminal
     started = time.perf_counter()
     timings: dict[str, float] = {}
     keras.utils.set_random_seed(config.seed)
@@ -236,6 +239,17 @@ def train(
         matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
         embedding.set_weights([matrix])
         timings["word2vec_s"] = time.perf_counter() - stage
+    language_model_loss: list[float] = []
+    if config.language_model_epochs:
+        stage = time.perf_counter()
+        log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
+        texts = bucketed_batches(
+            ids_of(train_rows), np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed
+        )
+        language_model_loss = pretrain_encoder(
+            explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
+        )
+        timings["language_model_s"] = time.perf_counter() - stage
     targets, val_targets = y[train_rows], y[val_rows]
     loss = "sparse_categorical_crossentropy"
     if teachers:
@@ -265,7 +279,7 @@ def train(
             epochs=config.epochs,
             callbacks=[FirstStepNativeOutputLogged(first_step), stopper],
             shuffle=False,  # bucketed_batches shuffles itself
-            verbose=2 if quiet or not sys.stderr.isatty() else 1,
+            verbose=1 if interactive else 2,
         ).history
     timings["fit_s"] = time.perf_counter() - stage
     timings["epochs_run"] = len(history["loss"])
@@ -295,6 +309,7 @@ def train(
     timings["total_s"] = time.perf_counter() - started
     metrics.update(
         history={k: [float(x) for x in v] for k, v in history.items()},
+        language_model_loss=language_model_loss,
         best_epoch=int(np.argmax(history["val_accuracy"])) + 1,
         train_rows=int(len(train_rows)),
         validation_rows=int(len(val_rows)),
@@ -357,6 +372,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument(
+        "--language-model-epochs",
+        type=int,
+        default=defaults.language_model_epochs,
+        help="first train the embedding and Bi-LSTM to predict each token's neighbours in the training texts "
+        f"for this many epochs (default {defaults.language_model_epochs}; 0: skip)",
+    )
+    parser.add_argument(
         "--split-seed",
         type=int,
         help="seed of the train/validation split (default: --seed), so runs with different --seed can share one split",
@@ -418,6 +440,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
     if not 0.0 <= config.teacher_weight <= 1.0:
         raise DataError(f"--teacher-weight must be between 0 and 1, got {config.teacher_weight}")
+    if config.language_model_epochs < 0:
+        raise DataError(f"--language-model-epochs must be 0 or more, got {config.language_model_epochs}")
     if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1:
         raise DataError("--max-len, --epochs and --batch-size must be positive")
     return config

@@ -1,0 +1,85 @@
+"""Language-model pre-training of the encoder: it predicts neighbours it cannot see, and only the encoder moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.bundle import Bundle
+from model.network import NetworkConfig, build_network
+from tests.conftest import FIXTURES
+from training.data import read_labelled
+from training.language_model import pretrain_encoder
+from training.train import TrainConfig, bucketed_batches, train
+
+VOCAB = 40
+LAYERS = ("embedding", "bilstm", "attention", "classes")
+LENGTH = 12
+
+
+def text_batches(ids: list[list[int]]):
+    return bucketed_batches(ids, np.zeros(len(ids), np.int32), 32, LENGTH, seed=0)
+
+
+def layer_weights(network, name: str) -> list[np.ndarray]:
+    return [np.array(w) for w in network.get_layer(name).get_weights()]
+
+
+def test_the_language_model_predicts_neighbours_it_cannot_see_and_moves_only_the_encoder() -> None:
+    """Texts that count upwards (…, 7, 8, 9, …) make every neighbour predictable; texts of independent random
+    tokens make none predictable. A model whose predicting state had seen its target would drive both
+    losses to zero; the right pairing lowers only the first."""
+    rng = np.random.default_rng(0)
+    counting = [[2 + (start + i) % (VOCAB - 2) for i in range(LENGTH)] for start in rng.integers(0, VOCAB, 400)]
+    random = [list(rng.integers(2, VOCAB, LENGTH)) for _ in range(400)]
+    losses = {}
+    for name, texts in (("counting", counting), ("random", random)):
+        _, network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=16, lstm_units=16, attention_units=8))
+        before = {layer: layer_weights(network, layer) for layer in LAYERS}
+        losses[name] = pretrain_encoder(network, text_batches(texts), epochs=8, learning_rate=1e-2)
+        for layer in ("embedding", "bilstm"):
+            assert any(not np.allclose(a, b) for a, b in zip(before[layer], layer_weights(network, layer)))
+        for layer in ("attention", "classes"):
+            assert all(np.array_equal(a, b) for a, b in zip(before[layer], layer_weights(network, layer)))
+    assert len(losses["counting"]) == 8
+    assert losses["counting"][-1] < 0.4 * losses["counting"][0]  # about 0.3 after 8 epochs
+    assert losses["random"][-1] > 0.9 * losses["random"][0]  # about 0.99: log(38) stays the best it can do
+    assert losses["counting"][-1] < 0.4 * losses["random"][-1]
+
+
+def test_one_token_texts_leave_no_pair_and_do_not_poison_the_weights() -> None:
+    _, network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4))
+    losses = pretrain_encoder(network, text_batches([[5]] * 64), epochs=1)
+    assert losses == [0.0]
+    assert all(np.isfinite(w).all() for w in layer_weights(network, "bilstm"))
+
+
+def test_pretrain_encoder_refuses_zero_epochs() -> None:
+    _, network = build_network(NetworkConfig(VOCAB, 2))
+    with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
+        pretrain_encoder(network, text_batches([[2, 3]]), epochs=0)
+
+
+def test_training_starts_the_classifier_from_the_language_model(tmp_path: Path) -> None:
+    """With the classifier's learning rate at 0, the saved Bi-LSTM is the one the language model left; the
+    same seed without the language model saves Keras' own random start."""
+    data = read_labelled(FIXTURES / "nsmc_train_3k.tsv")
+    saved = {}
+    for epochs in (0, 2):
+        config = TrainConfig(
+            epochs=1, vocab_size=1000, embedding_dim=16, lstm_units=8, attention_units=8, learning_rate=0.0,
+            pretrain_embeddings=False, quantize_embeddings=False, language_model_epochs=epochs,
+        )  # fmt: skip
+        out = tmp_path / f"language-model-{epochs}"
+        metrics = train(data, out, config, cache_dir=tmp_path / "cache", workers=1, quiet=True)
+        saved[epochs] = Bundle.load(out).model
+        assert len(metrics["language_model_loss"]) == epochs
+        assert ("language_model_s" in metrics["timings"]) == (epochs > 0)
+    assert metrics["language_model_loss"][1] < metrics["language_model_loss"][0]
+    pairs = {layer: list(zip(layer_weights(saved[0], layer), layer_weights(saved[2], layer))) for layer in LAYERS}
+    for layer in ("embedding", "bilstm"):
+        assert all(not np.allclose(without, pretrained) for without, pretrained in pairs[layer])
+    for layer in ("attention", "classes"):
+        assert all(np.array_equal(without, pretrained) for without, pretrained in pairs[layer])

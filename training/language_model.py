@@ -1,0 +1,105 @@
+"""Pre-training the classifier's encoder as a bidirectional language model on the training texts.
+
+The labels say little about how reviews are written; the texts themselves say much more. Before
+the classifier learns the labels, its embedding and Bi-LSTM learn to predict every token from the
+tokens before it (the forward LSTM) and from the tokens after it (the backward LSTM), as ELMo's
+language models do. The classifier then starts from those weights. Only the training rows are
+read, and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from model.native_log import native_output_logged
+from model.vocab import PAD_ID
+
+SAMPLED_FORMS = 256  # the softmax over the vocabulary is estimated from this many sampled forms per batch
+LANGUAGE_MODEL_DROPOUT = 0.2
+LANGUAGE_MODEL_LEARNING_RATE = 1e-3
+
+
+def pretrain_encoder(
+    network: keras.Model,
+    batches: tf.data.Dataset,
+    epochs: int,
+    learning_rate: float = LANGUAGE_MODEL_LEARNING_RATE,
+    logger: logging.Logger | None = None,
+    verbose: bool = False,
+) -> list[float]:
+    """Train `network`'s "embedding" and "bilstm" layers in place as a language model; returns the
+    mean loss of each epoch.
+
+    `batches` yields `(token_ids, anything)` with `token_ids` (batch, time) padded with 0. At every
+    position the forward half of the Bi-LSTM's output predicts the next token and the backward half
+    the previous one, through one output table shared by both directions (sampled softmax). The
+    network's other layers are not touched.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    embedding, encoder = network.get_layer("embedding"), network.get_layer("bilstm")
+    vocab_size, units = embedding.input_dim, encoder.forward_layer.units
+    dropout = layers.SpatialDropout1D(LANGUAGE_MODEL_DROPOUT)
+    output_dropout = layers.Dropout(LANGUAGE_MODEL_DROPOUT)
+    output_table = keras.Variable(
+        keras.initializers.RandomUniform(-0.05, 0.05)((vocab_size, units)), name="language_model_output_table"
+    )
+    output_bias = keras.Variable(np.zeros(vocab_size, "float32"), name="language_model_output_bias")
+    variables = [*embedding.trainable_variables, *encoder.trainable_variables, output_table, output_bias]
+    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=1.0)
+    optimizer.build(variables)
+    sampled = min(SAMPLED_FORMS, vocab_size - 1)
+
+    def loss_of(token_ids: tf.Tensor) -> tf.Tensor:
+        mask = tf.not_equal(token_ids, PAD_ID)
+        context = encoder(dropout(embedding(token_ids), training=True), mask=mask, training=True)[0]
+        context = output_dropout(context, training=True)
+        forward, backward = context[..., :units], context[..., units:]
+        pairs = mask[:, 1:]  # position t and t+1 both hold tokens
+        inputs = tf.concat([tf.boolean_mask(forward[:, :-1], pairs), tf.boolean_mask(backward[:, 1:], pairs)], 0)
+        targets = tf.concat([tf.boolean_mask(token_ids[:, 1:], pairs), tf.boolean_mask(token_ids[:, :-1], pairs)], 0)
+        losses = tf.nn.sampled_softmax_loss(
+            tf.convert_to_tensor(output_table),
+            tf.convert_to_tensor(output_bias),
+            tf.cast(targets[:, None], tf.int64),
+            inputs,
+            num_sampled=sampled,
+            num_classes=vocab_size,
+        )
+        # A batch of one-token texts has no pair: its loss is 0 rather than the NaN of an empty mean.
+        return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32)])
+    def step(token_ids: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_of(token_ids)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    history = []
+    for epoch in range(1, epochs + 1):
+        started, losses = time.perf_counter(), []
+        progress = keras.utils.Progbar(len(batches), verbose=1 if verbose else 0, stateful_metrics=["loss"])
+        for token_ids, _ in batches:
+            if not history and not losses:
+                with native_output_logged():  # the masked LSTM's first run prints a oneDNN notice (see train.py)
+                    losses.append(float(step(token_ids)))
+            else:
+                losses.append(float(step(token_ids)))
+            progress.add(1, [("loss", float(np.mean(losses)))])
+        history.append(float(np.mean(losses)))
+        if logger is not None:
+            logger.info(
+                "language model epoch %d/%d: loss %.3f in %.0f s",
+                epoch,
+                epochs,
+                history[-1],
+                time.perf_counter() - started,
+            )
+    return history
