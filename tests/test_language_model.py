@@ -12,7 +12,7 @@ from model.network import NetworkConfig, build_network
 from tests.conftest import FIXTURES
 from training.data import read_labelled
 from training.language_model import pretrain_encoder
-from training.train import TrainConfig, bucketed_batches, train
+from training.train import TrainConfig, bucketed_arrays, train
 
 VOCAB = 40
 LAYERS = ("embedding", "bilstm", "attention", "classes")
@@ -20,7 +20,7 @@ LENGTH = 12
 
 
 def text_batches(ids: list[list[int]]):
-    return bucketed_batches(ids, np.zeros(len(ids), np.int32), 32, LENGTH, seed=0)
+    return bucketed_arrays(ids, np.zeros(len(ids), np.int32), 32, LENGTH, seed=0)
 
 
 def layer_weights(network, name: str) -> list[np.ndarray]:

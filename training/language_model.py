@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import keras
 import numpy as np
@@ -27,7 +29,7 @@ LANGUAGE_MODEL_LEARNING_RATE = 1e-3
 
 def pretrain_encoder(
     network: keras.Model,
-    batches: tf.data.Dataset,
+    batches: Callable[[], Iterable[tuple[np.ndarray, Any]]],
     epochs: int,
     learning_rate: float = LANGUAGE_MODEL_LEARNING_RATE,
     logger: logging.Logger | None = None,
@@ -36,7 +38,9 @@ def pretrain_encoder(
     """Train `network`'s "embedding" and "bilstm" layers in place as a language model; returns the
     mean loss of each epoch.
 
-    `batches` yields `(token_ids, anything)` with `token_ids` (batch, time) padded with 0. At every
+    Every call of `batches()` yields one pass of `(token_ids, anything)`, `token_ids` (batch, time) padded
+    with 0 (`training.train.bucketed_arrays`). Plain arrays rather than a tf.data pipeline: here, ending
+    a pass over a generator-backed dataset stalled for about 35 s in two epochs out of five. At every
     position the forward half of the Bi-LSTM's output predicts the next token and the backward half
     the previous one, through one output table shared by both directions (sampled softmax). The
     network's other layers are not touched.
@@ -85,8 +89,8 @@ def pretrain_encoder(
     history = []
     for epoch in range(1, epochs + 1):
         started, losses = time.perf_counter(), []
-        progress = keras.utils.Progbar(len(batches), verbose=1 if verbose else 0, stateful_metrics=["loss"])
-        for token_ids, _ in batches:
+        progress = keras.utils.Progbar(None, verbose=1 if verbose else 0, stateful_metrics=["loss"])
+        for token_ids, _ in batches():
             if not history and not losses:
                 with native_output_logged():  # the masked LSTM's first run prints a oneDNN notice (see train.py)
                     losses.append(float(step(token_ids)))

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,22 +74,25 @@ class TrainConfig:
     teacher_weight: float = 1.0
 
 
-def bucketed_batches(
+BATCHES_PER_POOL = 32  # texts are sorted by length within pools of this many batches
+
+
+def bucketed_arrays(
     ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None
-) -> tf.data.Dataset:
-    """Batches of similar-length texts, each padded only to its length bucket.
+) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """A function whose every call yields one pass of `(token_ids, labels)` batches of similar-length
+    texts, each padded only to its length bucket.
 
     `labels` are class indices (n,) or target distributions (n, classes).
 
-    Texts are shuffled (when `seed` is given), sorted by length within pools of 32 batches, cut
-    into batches, and the batches shuffled again; every pass over the dataset reshuffles. The
-    signature leaves the length free, so buckets of any size reach the same traced step.
+    Texts are shuffled (when `seed` is given), sorted by length within pools of BATCHES_PER_POOL
+    batches, cut into batches, and the batches shuffled again; every pass reshuffles.
     """
     buckets = length_buckets(max_len)
     rng = np.random.default_rng(seed) if seed is not None else None
-    pool = batch_size * 32
+    pool = batch_size * BATCHES_PER_POOL
 
-    def batches():
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = np.arange(len(ids))
         if rng is not None:
             rng.shuffle(order)
@@ -105,8 +109,18 @@ def bucketed_batches(
                 padded[r, : len(ids[i])] = ids[i]
             yield padded, labels[rows]
 
+    return batches
+
+
+def bucketed_batches(
+    ids: list[list[int]], labels: np.ndarray, batch_size: int, max_len: int, seed: int | None
+) -> tf.data.Dataset:
+    """`bucketed_arrays`' batches as a dataset for `fit`: every pass over it reshuffles. The signature
+    leaves the length free, so buckets of any size reach the same traced step."""
     signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, *labels.shape[1:]), labels.dtype))
+    batches = bucketed_arrays(ids, labels, batch_size, max_len, seed)
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    pool = batch_size * BATCHES_PER_POOL
     count = sum(-(-min(pool, len(ids) - start) // batch_size) for start in range(0, len(ids), pool))
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
@@ -243,7 +257,7 @@ def train(
     if config.language_model_epochs:
         stage = time.perf_counter()
         log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
-        texts = bucketed_batches(
+        texts = bucketed_arrays(
             ids_of(train_rows), np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed
         )
         language_model_loss = pretrain_encoder(
