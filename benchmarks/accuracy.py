@@ -330,7 +330,7 @@ def markdown_sections(data: dict) -> list[str]:
                 f"{key} {' '.join(value) if isinstance(value, list) else value}"
                 for key, value in seeds["changed"].items()
             )
-            options = f", changed from the default configuration: {settings}"
+            options = f", changed from the default configuration: {settings}" if settings else ", default configuration"
             command += f" --recorded {' '.join(seeds['recorded'])}"
         else:
             options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
