@@ -9,6 +9,7 @@ read, and nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -91,12 +92,11 @@ def pretrain_encoder(
         started, losses = time.perf_counter(), []
         progress = keras.utils.Progbar(None, verbose=1 if verbose else 0, stateful_metrics=["loss"])
         for token_ids, _ in batches():
-            if not history and not losses:
-                with native_output_logged():  # the masked LSTM's first run prints a oneDNN notice (see train.py)
-                    losses.append(float(step(token_ids)))
-            else:
+            first_step = not history and not losses
+            # The masked LSTM's first run prints a oneDNN notice that reads like an error (see train.py).
+            with native_output_logged() if first_step else contextlib.nullcontext():
                 losses.append(float(step(token_ids)))
-            progress.add(1, [("loss", float(np.mean(losses)))])
+            progress.add(1, [("loss", sum(losses) / len(losses))])
         history.append(float(np.mean(losses)))
         if logger is not None:
             logger.info(
