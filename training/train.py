@@ -245,6 +245,7 @@ def train(
         embedding_dropout=config.embedding_dropout,
         dropout=config.dropout,
     )
+    train_ids = ids_of(train_rows)
     classifier, explainer = build_network(network)
     embedding = explainer.get_layer("embedding")
     if config.pretrain_embeddings:
@@ -257,9 +258,7 @@ def train(
     if config.language_model_epochs:
         stage = time.perf_counter()
         log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
-        texts = bucketed_arrays(
-            ids_of(train_rows), np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed
-        )
+        texts = bucketed_arrays(train_ids, np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed)
         language_model_loss = pretrain_encoder(
             explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
         )
@@ -273,7 +272,7 @@ def train(
         targets = ((1 - config.teacher_weight) * one_hot[targets] + config.teacher_weight * soft).astype(np.float32)
         val_targets, loss = one_hot[val_targets], "categorical_crossentropy"
         timings["teachers_s"] = time.perf_counter() - stage
-    fit_data = bucketed_batches(ids_of(train_rows), targets, config.batch_size, config.max_len, config.seed)
+    fit_data = bucketed_batches(train_ids, targets, config.batch_size, config.max_len, config.seed)
     classifier.compile(
         optimizer=keras.optimizers.AdamW(learning_rate(config, len(fit_data)), weight_decay=config.weight_decay),
         loss=loss,
