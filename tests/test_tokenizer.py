@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenizer import MorphTokenizer, TokenizerError, align
+from model.tokenizer import JVM_OPTIONS, MorphTokenizer, TokenizerError, align
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
 from training.data import read_labelled
@@ -99,6 +99,28 @@ def test_hannanum_survives_being_called_from_two_threads() -> None:
     one_thread = MorphTokenizer("hannanum", workers=1)
     assert threaded[:300] == [[token.form for token in one_thread.tokenize(text)] for text in texts[:300]]
     assert len(threaded) == len(texts)
+
+
+JVM_ARGUMENTS_AFTER_OKT = """
+import json, jpype
+from model.tokenizer import MorphTokenizer
+forms = [token.form for token in MorphTokenizer("okt").tokenize("이 영화 정말 재미있어요")]
+runtime = jpype.JClass("java.lang.management.ManagementFactory").getRuntimeMXBean()
+print(json.dumps({"forms": forms, "arguments": [str(a) for a in runtime.getInputArguments()]}))
+"""
+
+
+def test_the_jvm_starts_with_the_tuned_options() -> None:
+    """konlpy would start the JVM itself (G1, -Xmx1024m) if a tagger came first; a fresh process shows whose
+    options it got. It runs in a child because the JVM is one per process and this one may be running."""
+    child = subprocess.run(
+        [sys.executable, "-c", JVM_ARGUMENTS_AFTER_OKT], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    answer = json.loads(child.stdout)
+    assert set(JVM_OPTIONS) <= set(answer["arguments"])
+    assert "-Xmx1024m" not in answer["arguments"]
+    assert answer["forms"] == [token.form for token in MorphTokenizer("okt").tokenize("이 영화 정말 재미있어요")]
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
