@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         data = read_labelled(args.data, args.text_column, args.label_column)
         log.info("loading bundle %s", args.bundle)
         with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
-            predictor = Predictor.load(args.bundle, batch_size=256, tokenizer_workers=args.workers)
+            predictor = Predictor.load(args.bundle, tokenizer_workers=args.workers)
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)

@@ -311,7 +311,7 @@ def train(
     )
     stage = time.perf_counter()
     unsaved = Bundle(out, explainer, vocab, bundle_config, {}, {"version": "unsaved"})
-    predictor = Predictor(unsaved, batch_size=256, tokenizer_workers=workers)
+    predictor = Predictor(unsaved, tokenizer_workers=workers)
     validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
     log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
     metrics: dict = {"validation": validation}
