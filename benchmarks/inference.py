@@ -1,6 +1,6 @@
 """In-process inference: the Predictor against Keras' own `model.predict`, and against its tokenizer.
 
-    python -m benchmarks.inference [--n 300] [--batch-n 3000] [--repeats 3] [--micro-c1 300] [--micro-c32 1600]
+    python -m benchmarks.inference [--n 300] [--batch-n 3000] [--repeats 5] [--micro-c1 300] [--micro-c32 1600]
 
 (a) Single-text latency: `Predictor.predict([text])` (tokenize + network + decode) against
     `bundle.model.predict(ids, verbose=0)` on the same text already encoded and padded exactly as the
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inference", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=300, help="texts timed one at a time (default 300)")
     parser.add_argument("--batch-n", type=int, default=3000, help="texts per throughput run (default 3000)")
-    parser.add_argument("--repeats", type=int, default=3, help="throughput runs of each (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="throughput runs of each (default 5)")
     parser.add_argument("--micro-c1", type=int, default=300, help="texts per micro-batcher run at c=1 (default 300)")
     parser.add_argument("--micro-c32", type=int, default=1600, help="texts per run at c=32 (default 1600)")
     parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")

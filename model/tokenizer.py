@@ -24,12 +24,12 @@ _tagger_lock = threading.Lock()
 # "phonemeChange: exit", a System.exit that takes the whole Python process down. Its calls take turns,
 # across every tokenizer in the process (a hot reload briefly holds two).
 _SERIAL_LOCKS = {"hannanum": threading.Lock()}
-# Okt allocates short-lived objects fast. With the JVM's defaults here (G1, a young generation of a few
-# dozen MB) it tokenized NSMC at about 1,200 texts/s on two threads; with a parallel collector and a
-# 768 MB young generation, at about 1,800 (1 thread: 800 -> 1,050), for about 0.5 GB more resident
-# memory. JPype asks for full collections (System.gc()) as Python collects: about one per 1,000 texts,
-# each pausing every tagger thread for 40-60 ms. Those requests are ignored; the JVM collects when its
-# heap needs it. konlpy would start the JVM with G1 and -Xmx1024m, so it is started here first.
+# Okt allocates short-lived objects fast. With a parallel collector and a 768 MB young generation it
+# tokenizes NSMC 1.3x as fast on two threads as with konlpy's start (G1, its default young generation;
+# 1.2x on one thread; `python -m benchmarks.jvm`), for about 0.5 GB more resident memory. JPype asks
+# for full collections (System.gc()) as Python collects: about one per 1,000 texts, each pausing every
+# tagger thread for 40-60 ms. Those requests are ignored; the JVM collects when its heap needs it.
+# konlpy would start the JVM with G1 and -Xmx1024m, so it is started here first.
 JVM_OPTIONS = ("-XX:+UseParallelGC", "-Xmn768m", "-Xmx2g", "-XX:+DisableExplicitGC")
 PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
 KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
@@ -66,7 +66,7 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
 
     with _tagger_lock:
         if name != "mecab":
-            _start_jvm()
+            start_jvm()
         if name == "okt":
             okt = tag.Okt()
             norm, stem = bool(options.get("norm", False)), bool(options.get("stem", False))
@@ -89,8 +89,8 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
     return lambda text: align(text, morphs(text.translate(_SPACES)))
 
 
-def _start_jvm() -> None:
-    """Start the JVM for konlpy's taggers with `JVM_OPTIONS`, unless it runs already (it is one per process)."""
+def start_jvm(options: Sequence[str] = JVM_OPTIONS) -> None:
+    """Start the JVM for konlpy's taggers with `options`, unless it runs already (it is one per process)."""
     import jpype
     import konlpy
 
@@ -100,7 +100,7 @@ def _start_jvm() -> None:
     jpype.startJVM(
         jpype.getDefaultJVMPath(),
         "-Dfile.encoding=UTF8",
-        *JVM_OPTIONS,
+        *options,
         classpath=[str(java), str(java / "bin"), str(java / "*")],
         convertStrings=True,  # konlpy's taggers expect Python strings back
     )
