@@ -1,11 +1,12 @@
-"""The tokenizer's JVM: konlpy's own start against the options the product starts it with (`JVM_OPTIONS`).
+"""The tokenizer's JVM: konlpy's own start against the options the product starts it with.
 
     python -m benchmarks.jvm [--rounds 3] [--n 3000]
 
 Each round starts one fresh child process per configuration, alternating which goes first (the JVM is one
 per process, so the options cannot change inside one):
   konlpy   konlpy's `init_jvm()`, as konlpy's taggers start it (G1, -Xmx1024m);
-  product  `model.tokenizer.start_jvm()`, which the product calls before any tagger (`JVM_OPTIONS`).
+  product  `model.tokenizer.start_jvm()`, which the product calls before any tagger (`DEFAULT_JVM_OPTIONS`,
+           or the JVM_OPTIONS environment variable when it is set).
 The child warms the JVM with two passes over `--n` NSMC test texts, then times `tokenize_many` (two threads)
 on them and `tokenize` one text at a time on a third of them, and reports the JVM's collections and its
 resident memory. Reports medians over rounds and the product / konlpy ratio of each.
@@ -32,12 +33,12 @@ def measure_in_this_process(configuration: str, n: int) -> dict:
     import jpype
     from konlpy import jvm
 
-    from model.tokenizer import JVM_OPTIONS, MorphTokenizer, start_jvm
+    from model.tokenizer import MorphTokenizer, start_jvm
 
     if configuration == "konlpy":
         jvm.init_jvm()
     else:
-        start_jvm(JVM_OPTIONS)
+        start_jvm()
     texts = load_texts(n)
     tokenizer = MorphTokenizer("okt", OKT_OPTIONS, workers=2)
     for _ in range(2):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shlex
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +31,9 @@ _SERIAL_LOCKS = {"hannanum": threading.Lock()}
 # 1.2x on one thread; `python -m benchmarks.jvm`), for about 0.5 GB more resident memory. JPype asks
 # for full collections (System.gc()) as Python collects: about one per 1,000 texts, each pausing every
 # tagger thread for 40-60 ms. Those requests are ignored; the JVM collects when its heap needs it.
-# konlpy would start the JVM with G1 and -Xmx1024m, so it is started here first.
-JVM_OPTIONS = ("-XX:+UseParallelGC", "-Xmn768m", "-Xmx2g", "-XX:+DisableExplicitGC")
+# konlpy would start the JVM with G1 and -Xmx1024m, so it is started here first. The environment
+# variable JVM_OPTIONS replaces these (e.g. to trade the speed back for memory).
+DEFAULT_JVM_OPTIONS = ("-XX:+UseParallelGC", "-Xmn768m", "-Xmx2g", "-XX:+DisableExplicitGC")
 PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
 KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
 
@@ -89,21 +92,34 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
     return lambda text: align(text, morphs(text.translate(_SPACES)))
 
 
-def start_jvm(options: Sequence[str] = JVM_OPTIONS) -> None:
-    """Start the JVM for konlpy's taggers with `options`, unless it runs already (it is one per process)."""
+def jvm_options() -> list[str]:
+    """The JVM_OPTIONS environment variable split like a shell would, or `DEFAULT_JVM_OPTIONS` when it is unset."""
+    configured = os.environ.get("JVM_OPTIONS")
+    return list(DEFAULT_JVM_OPTIONS) if configured is None else shlex.split(configured)
+
+
+def start_jvm(options: Sequence[str] | None = None) -> None:
+    """Start the JVM for konlpy's taggers with `options` (default `jvm_options()`), unless it runs already.
+
+    The JVM is one per process and its options are fixed when it starts.
+    """
     import jpype
     import konlpy
 
     if jpype.isJVMStarted():
         return
+    options = jvm_options() if options is None else list(options)
     java = Path(konlpy.__file__).parent / "java"  # konlpy's jars, classes and dictionaries
-    jpype.startJVM(
-        jpype.getDefaultJVMPath(),
-        "-Dfile.encoding=UTF8",
-        *options,
-        classpath=[str(java), str(java / "bin"), str(java / "*")],
-        convertStrings=True,  # konlpy's taggers expect Python strings back
-    )
+    try:
+        jpype.startJVM(
+            jpype.getDefaultJVMPath(),
+            "-Dfile.encoding=UTF8",
+            *options,
+            classpath=[str(java), str(java / "bin"), str(java / "*")],
+            convertStrings=True,  # konlpy's taggers expect Python strings back
+        )
+    except RuntimeError as error:  # the JVM says why on stderr; JPype only says that it failed
+        raise TokenizerError(f"the JVM did not start with options {options} (JVM_OPTIONS): {error}") from error
 
 
 def _holding(lock: threading.Lock, analyse: Callable[[str], list[str]]) -> Callable[[str], list[str]]:

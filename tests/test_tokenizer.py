@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenizer import JVM_OPTIONS, MorphTokenizer, TokenizerError, align
+from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
 from training.data import read_labelled
@@ -110,17 +111,41 @@ print(json.dumps({"forms": forms, "arguments": [str(a) for a in runtime.getInput
 """
 
 
-def test_the_jvm_starts_with_the_tuned_options() -> None:
-    """konlpy would start the JVM itself (G1, -Xmx1024m) if a tagger came first; a fresh process shows whose
-    options it got. It runs in a child because the JVM is one per process and this one may be running."""
+def jvm_after_okt(jvm_options: str | None) -> dict:
+    """Forms of a sample text and the JVM's input arguments, from a fresh process (the JVM is one per
+    process, and this one may be running already) whose JVM_OPTIONS variable is `jvm_options`."""
+    env = {key: value for key, value in os.environ.items() if key != "JVM_OPTIONS"}
+    if jvm_options is not None:
+        env["JVM_OPTIONS"] = jvm_options
     child = subprocess.run(
-        [sys.executable, "-c", JVM_ARGUMENTS_AFTER_OKT], capture_output=True, text=True, cwd=ROOT, timeout=300
+        [sys.executable, "-c", JVM_ARGUMENTS_AFTER_OKT], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
     )
     assert child.returncode == 0, child.stderr[-2000:]
-    answer = json.loads(child.stdout)
-    assert set(JVM_OPTIONS) <= set(answer["arguments"])
+    return json.loads(child.stdout)
+
+
+def test_the_jvm_starts_with_the_tuned_options(okt: MorphTokenizer) -> None:
+    """konlpy would start the JVM itself (G1, -Xmx1024m) if its tagger came first."""
+    answer = jvm_after_okt(None)
+    assert set(DEFAULT_JVM_OPTIONS) <= set(answer["arguments"])
     assert "-Xmx1024m" not in answer["arguments"]
-    assert answer["forms"] == [token.form for token in MorphTokenizer("okt").tokenize("이 영화 정말 재미있어요")]
+    assert answer["forms"] == [token.form for token in okt.tokenize("이 영화 정말 재미있어요")]
+
+
+def test_a_jvm_option_it_refuses_is_named_in_the_error() -> None:
+    env = {**os.environ, "JVM_OPTIONS": "-Xmx512m -Xbogus"}
+    code = "from model.tokenizer import MorphTokenizer; MorphTokenizer('okt')"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert child.returncode == 1
+    assert "TokenizerError: the JVM did not start with options ['-Xmx512m', '-Xbogus'] (JVM_OPTIONS)" in child.stderr
+    assert "Unrecognized option: -Xbogus" in child.stderr
+
+
+def test_jvm_options_from_the_environment_replace_the_defaults(okt: MorphTokenizer) -> None:
+    answer = jvm_after_okt("-XX:+UseSerialGC  -Xmx512m")
+    assert {"-XX:+UseSerialGC", "-Xmx512m"} <= set(answer["arguments"])
+    assert not set(DEFAULT_JVM_OPTIONS) & set(answer["arguments"])
+    assert answer["forms"] == [token.form for token in okt.tokenize("이 영화 정말 재미있어요")]
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
