@@ -98,8 +98,8 @@ def jvm_options() -> list[str]:
     return list(DEFAULT_JVM_OPTIONS) if configured is None else shlex.split(configured)
 
 
-def start_jvm(options: Sequence[str] | None = None) -> None:
-    """Start the JVM for konlpy's taggers with `options` (default `jvm_options()`), unless it runs already.
+def start_jvm() -> None:
+    """Start the JVM for konlpy's taggers with `jvm_options()`, unless it runs already.
 
     The JVM is one per process and its options are fixed when it starts.
     """
@@ -108,7 +108,7 @@ def start_jvm(options: Sequence[str] | None = None) -> None:
 
     if jpype.isJVMStarted():
         return
-    options = jvm_options() if options is None else list(options)
+    options = jvm_options()
     java = Path(konlpy.__file__).parent / "java"  # konlpy's jars, classes and dictionaries
     try:
         jpype.startJVM(
