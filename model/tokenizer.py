@@ -95,7 +95,12 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
 def jvm_options() -> list[str]:
     """The JVM_OPTIONS environment variable split like a shell would, or `DEFAULT_JVM_OPTIONS` when it is unset."""
     configured = os.environ.get("JVM_OPTIONS")
-    return list(DEFAULT_JVM_OPTIONS) if configured is None else shlex.split(configured)
+    if configured is None:
+        return list(DEFAULT_JVM_OPTIONS)
+    try:
+        return shlex.split(configured)
+    except ValueError as error:  # an unclosed quote
+        raise TokenizerError(f"JVM_OPTIONS={configured!r} cannot be split into options: {error}") from error
 
 
 def start_jvm() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align
+from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align, jvm_options
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
 from training.data import read_labelled
@@ -139,6 +139,12 @@ def test_a_jvm_option_it_refuses_is_named_in_the_error() -> None:
     assert child.returncode == 1
     assert "TokenizerError: the JVM did not start with options ['-Xmx512m', '-Xbogus'] (JVM_OPTIONS)" in child.stderr
     assert "Unrecognized option: -Xbogus" in child.stderr
+
+
+def test_jvm_options_with_an_unclosed_quote_are_refused(monkeypatch) -> None:
+    monkeypatch.setenv("JVM_OPTIONS", "-Dname='unclosed")
+    with pytest.raises(TokenizerError, match='JVM_OPTIONS="-Dname=\'unclosed" cannot be split into options'):
+        jvm_options()
 
 
 def test_jvm_options_from_the_environment_replace_the_defaults(okt: MorphTokenizer) -> None:
