@@ -193,3 +193,30 @@ def test_first_step_capture_is_undone_when_the_training_step_raises() -> None:
         classifier.fit(np.array([[2, 3, 0]], dtype="int32"), np.array([0]), epochs=1, verbose=0, callbacks=[callback])
     assert during_step and during_step[0] != before.st_ino  # the step ran with fd 2 captured
     assert (os.fstat(2).st_dev, os.fstat(2).st_ino) == (before.st_dev, before.st_ino)
+
+
+@pytest.mark.parametrize("rows", [1, 255, 256, 257, 128 * 32 * 2 + 3])  # the last: two pools of 32 batches and 3 rows
+def test_bucketed_batches_hold_every_row_once_padded_to_its_bucket(rows: int) -> None:
+    """The dataset's declared cardinality is what `fit` counts steps by; it must equal the batches yielded."""
+    import numpy as np
+
+    from model.predictor import length_buckets
+    from training.train import bucketed_batches
+
+    rng = np.random.default_rng(rows)
+    ids = [list(range(1, 1 + int(n))) for n in rng.integers(1, 60, size=rows)]
+    labels = np.arange(rows, dtype=np.int32)  # each row's label is its index, so rows can be traced back
+    batch_size = 128
+    dataset = bucketed_batches(ids, labels, batch_size, max_len=64, seed=0)
+
+    seen = []
+    batches = list(dataset.as_numpy_iterator())
+    for padded, batch_labels in batches:
+        assert padded.shape[1] in length_buckets(64)
+        assert padded.shape[1] >= max(len(ids[i]) for i in batch_labels)
+        for row, index in zip(padded, batch_labels):
+            assert row[: len(ids[index])].tolist() == ids[index] and not row[len(ids[index]) :].any()
+        seen += batch_labels.tolist()
+    assert sorted(seen) == list(range(rows))
+    assert int(dataset.cardinality()) == len(batches)
+    assert sum(len(batch_labels) < batch_size for _, batch_labels in batches) <= 1

@@ -120,8 +120,7 @@ def bucketed_batches(
     signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, *labels.shape[1:]), labels.dtype))
     batches = bucketed_arrays(ids, labels, batch_size, max_len, seed)
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    pool = batch_size * BATCHES_PER_POOL
-    count = sum(-(-min(pool, len(ids) - start) // batch_size) for start in range(0, len(ids), pool))
+    count = -(-len(ids) // batch_size)  # pools hold whole batches, so at most one batch is short
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
 
