@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 
 from app.launch import running_server
+from benchmarks import common
 from benchmarks.common import (
     MODEL_DIR,
     ROOT,
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=5, help="batch requests of 64 texts per round (default 5)")
     parser.add_argument("--budget-s", type=float, default=300, help="start no new round after this long")
     parser.add_argument("--seed", type=int, default=0)
+    common.add_texts_argument(parser)
     parser.add_argument(
         "--server-env",
         action="append",
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server_env = dict(item.split("=", 1) for item in args.server_env)
 
-    texts = load_texts(args.rounds * (args.c1 + args.c32 + args.batches * BATCH) + WARM_TEXTS, args.seed)
+    texts = load_texts(args.rounds * (args.c1 + args.c32 + args.batches * BATCH) + WARM_TEXTS, args.seed, args.texts)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "server.log"
         with running_server(args.bundle, log, 180, server_env) as running:

@@ -35,6 +35,7 @@ import numpy as np
 
 from app.batching import MicroBatcher
 from app.settings import Settings
+from benchmarks import common
 from benchmarks.common import MODEL_DIR, ROOT, latency_stats, load_texts, md_table, target, targets_table, write_results
 from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
@@ -150,11 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--micro-c32", type=int, default=1600, help="texts per run at c=32 (default 1600)")
     parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")
     parser.add_argument("--seed", type=int, default=0)
+    common.add_texts_argument(parser)
     parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="model bundle (default model/default)")
     parser.add_argument("--name", default="inference", help="results file name (default inference)")
     args = parser.parse_args(argv)
 
-    texts = load_texts(args.n + args.batch_n + WARM_TEXTS + args.micro_c1 + args.micro_c32, args.seed)
+    texts = load_texts(args.n + args.batch_n + WARM_TEXTS + args.micro_c1 + args.micro_c32, args.seed, args.texts)
     single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[-WARM_TEXTS:]
     micro = texts[args.n + args.batch_n : -WARM_TEXTS]
     started = time.perf_counter()

@@ -1,0 +1,85 @@
+"""The speed benchmarks run end to end on small counts, and their verdicts are ratios of their own figures.
+
+The README quotes these scripts' results files, so a wrong ratio or a stale verdict there would be a wrong
+claim. Each runs as a user would run it (a subprocess of `python -m benchmarks...`) on the shipped model
+and texts from the repo's fixture, writing to a temporary BENCHMARK_RESULTS directory; nothing here is
+timed against a bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+
+TEXTS = FIXTURES / "nsmc_train_3k.tsv"  # 3,000 rows: the benchmarks warm the JVM with 1,000 first
+
+
+def run_benchmark(module: str, results: Path, *args: str, timeout: int = 600) -> dict:
+    env = {**os.environ, "BENCHMARK_RESULTS": str(results)}
+    command = [sys.executable, "-m", module, "--texts", str(TEXTS), "--name", "under_test", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    markdown = (results / "under_test.md").read_text()
+    assert "## Targets" in markdown and markdown in done.stdout  # printed as written
+    return json.loads((results / "under_test.json").read_text())
+
+
+def by_name(targets: list[dict]) -> dict[str, dict]:
+    for entry in targets:
+        op, bound = entry["target"].split()
+        value = entry["value"]
+        assert entry["met"] == (value >= float(bound) if op == ">=" else value <= float(bound))
+    return {entry["name"]: entry for entry in targets}
+
+
+def test_inference_benchmark_reports_ratios_of_its_own_measurements(tmp_path: Path) -> None:
+    counts = ["--n", "12", "--batch-n", "200", "--repeats", "2", "--micro-c1", "10", "--micro-c32", "96"]
+    result = run_benchmark("benchmarks.inference", tmp_path, *counts)
+
+    latency = result["single_text"]["latency"]
+    assert {name: stats["n"] for name, stats in latency.items()} == dict.fromkeys(
+        ["predictor", "keras_predict", "tokenize", "network"], 12
+    )
+    targets = by_name(result["targets"])
+    speedup = targets["model.predict p50 / Predictor p50 (single text)"]["value"]
+    assert speedup == pytest.approx(latency["keras_predict"]["p50_ms"] / latency["predictor"]["p50_ms"])
+
+    throughput = result["throughput"]
+    runs = throughput["texts_per_s"]
+    assert len(runs["predictor"]) == len(runs["tokenizer"]) == 2
+    assert throughput["ratios"] == pytest.approx([p / t for p, t in zip(runs["predictor"], runs["tokenizer"])])
+    assert targets["Predictor / tokenizer texts/s (batch)"]["value"] == statistics.median(throughput["ratios"])
+
+    micro = result["micro_batching"]
+    c1, c32 = micro["texts_per_s"]["c1"], micro["texts_per_s"]["c32"]
+    assert micro["ratios"] == pytest.approx([b / a for a, b in zip(c1, c32)])
+    assert all(value > 0 for value in c1 + c32)
+    assert not (ROOT / "benchmarks" / "results" / "under_test.json").exists()
+
+
+def test_http_benchmark_reports_ratios_of_its_own_measurements(tmp_path: Path) -> None:
+    counts = ["--rounds", "1", "--c1", "10", "--c32", "96", "--batches", "1"]
+    result = run_benchmark("benchmarks.http", tmp_path, *counts)
+
+    c1, c32, batch = result["c1"], result["c32"], result["batch"]
+    assert (c1["http_latency"]["n"], c32["http_latency"]["n"], batch["http_latency"]["n"]) == (10, 96, 1)
+    assert c1["in_process_latency"]["n"] == 10  # each request interleaved with the same text in process
+    assert c1["server_latency"]["n"] == 10 and c32["server_latency"]["n"] == 96  # from the server's access log
+    assert 1 <= result["c32_micro_batch_sizes"]["max"] <= 32
+    assert result["cold_start_s"] > 0 and result["c32_cpu"]["server_s"] > 0
+
+    targets = by_name(result["targets"])
+    slowdown = targets["HTTP p50 / in-process p50 (single text, c=1)"]["value"]
+    assert slowdown == pytest.approx(c1["http_latency"]["p50_ms"] / c1["in_process_latency"]["p50_ms"])
+    scaling = targets["texts/s at c=32 / texts/s at c=1 (single-text endpoint)"]["value"]
+    assert scaling == pytest.approx(c32["median_texts_per_s"] / c1["median_texts_per_s"])
+    # c=1 texts/s is requests over their summed latency: one request at a time
+    assert c1["median_texts_per_s"] == pytest.approx(10 / (c1["http_latency"]["mean_ms"] * 10 / 1000))
