@@ -55,8 +55,11 @@ def target(name: str, value: float, op: str, bound: float) -> dict:
 
 
 def machine_info() -> dict:
-    import keras
-    import tensorflow as tf
+    from model.native_log import native_output_logged
+
+    with native_output_logged():  # importing TensorFlow prints C++ notices to fd 2: log them instead
+        import keras
+        import tensorflow as tf
 
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
