@@ -1,6 +1,6 @@
 """The tokenizer's JVM: konlpy's own start against the options the product starts it with.
 
-    python -m benchmarks.jvm [--rounds 3] [--n 3000]
+    python -m benchmarks.jvm [--rounds 3] [--n 3000] [--name jvm]
 
 Each round starts one fresh child process per configuration, alternating which goes first (the JVM is one
 per process, so the options cannot change inside one):
@@ -10,7 +10,7 @@ per process, so the options cannot change inside one):
 The child warms the JVM with two passes over `--n` NSMC test texts, then times `tokenize_many` (two threads)
 on them and `tokenize` one text at a time on a third of them, and reports the JVM's collections and its
 resident memory. Reports medians over rounds and the product / konlpy ratio of each.
-Writes benchmarks/results/jvm.json and .md.
+Writes benchmarks/results/<name>.json and .md (default name: jvm).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="child processes per configuration (default 3)")
     parser.add_argument("--n", type=int, default=3000, help="NSMC test texts per pass (default 3000)")
+    parser.add_argument("--name", default="jvm", help="results file name (default jvm)")
     parser.add_argument("--child", choices=CONFIGURATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         "JVM arguments: " + "; ".join(f"{name}: `{' '.join(arguments[name])}`" for name in CONFIGURATIONS) + ".",
     ]
     data = {"args": vars(args), "runs": runs, "medians": medians, "ratios": ratios, "jvm_arguments": arguments}
-    print(write_results("jvm", "Tokenizer JVM options", data, sections).read_text())
+    print(write_results(args.name, "Tokenizer JVM options", data, sections).read_text())
 
 
 if __name__ == "__main__":
