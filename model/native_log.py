@@ -81,7 +81,20 @@ def native_output_logged() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            for line in captured.read().decode("utf-8", errors="replace").splitlines():
-                if line.strip():
-                    level, fields, message = native_level(line.strip())
-                    log.log(level, "%s", message, extra={"fields": fields})
+            for level, fields, message in _records(captured.read().decode("utf-8", errors="replace")):
+                log.log(level, "%s", message, extra={"fields": fields})
+
+
+def _records(text: str) -> list[tuple[int, dict[str, str], str]]:
+    """One record per line, except that lines right after a TensorFlow line continue its message (its
+    CPU-feature notice takes two lines) instead of becoming records of unknown origin."""
+    records: list[tuple[int, dict[str, str], str]] = []
+    continues = False
+    for line in map(str.strip, text.splitlines()):
+        if continues and line and not _GLOG.match(line):
+            level, fields, message = records[-1]
+            records[-1] = (level, fields, f"{message}\n{line}")
+        elif line:
+            records.append(native_level(line))
+        continues = bool(line) and (continues or bool(_GLOG.match(line)))
+    return records

@@ -16,6 +16,10 @@ TF_BENIGN_ERROR = (
 )
 TF_ERROR = b"E0000 00:00:1795755675.513458   10569 op_kernel.cc:1857] Something failed\n"
 JVM_LINE = "Java 경고: 힙이 부족합니다\n".encode()
+TF_TWO_LINES = (
+    b"I0000 00:00:1795794262.221830   13683 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.\n"
+    b"To enable the following instructions: AVX2 FMA, rebuild TensorFlow with the appropriate compiler flags.\n"
+)
 
 
 def native_records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, str | None]]:
@@ -49,6 +53,21 @@ def test_tf_min_log_level_0_keeps_info_lines_at_info(
     with native_output_logged():
         os.write(2, TF_NOTICE)
     assert native_records(caplog) == [(logging.INFO, "oneDNN custom operations are on.", "port.cc:153")]
+
+
+def test_a_tensorflow_message_on_two_lines_is_one_record(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    caplog.set_level(logging.DEBUG, logger="native")
+    with native_output_logged():
+        os.write(2, TF_TWO_LINES + b"\n" + JVM_LINE + TF_ERROR)
+    first, second = TF_TWO_LINES.decode().splitlines()
+    assert native_records(caplog) == [
+        (logging.INFO, first.split("] ", 1)[1] + "\n" + second, "cpu_feature_guard.cc:227"),
+        (logging.WARNING, "Java 경고: 힙이 부족합니다", None),  # after a blank line: its own record
+        (logging.ERROR, "Something failed", "op_kernel.cc:1857"),
+    ]
 
 
 def test_lines_are_logged_when_the_block_raises(caplog: pytest.LogCaptureFixture) -> None:
