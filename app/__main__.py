@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging.config
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
 from app.log import logging_config
 from app.settings import get_settings
 from model.native_log import native_output_logged, stderr_stream
+from model.tokenizer import preload
 
 LEVELS = ["critical", "error", "warning", "info", "debug"]
+
+
+def preload_tokenizer(model_dir: Path) -> None:
+    """Start loading the served bundle's konlpy tagger (`model.tokenizer.preload`), reading the bundle's
+    config.json without importing TensorFlow: MODEL_DIR is a bundle or a ROOT whose `current` links to one.
+    An unreadable config is left for the model load to report."""
+    for config in (model_dir / "config.json", model_dir / "current" / "config.json"):
+        try:
+            tokenizer = json.loads(config.read_text("utf-8"))["tokenizer"]
+            preload(tokenizer["name"], tokenizer.get("options"))
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -25,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     log_config = logging_config(args.log_level, stream=stderr_stream())
     logging.config.dictConfig(log_config)
-    with native_output_logged():  # TensorFlow's import prints C++ log lines to fd 2
+    with native_output_logged():  # the JVM and TensorFlow's import print to fd 2
+        preload_tokenizer(settings.MODEL_DIR)  # loads the tagger in the background during the import
         from app.main import app  # after argument parsing, so --help does not import TensorFlow
 
     uvicorn.run(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align, jvm_options
+from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align, jvm_options, preload
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
 from training.data import read_labelled
@@ -152,6 +152,54 @@ def test_jvm_options_from_the_environment_replace_the_defaults(okt: MorphTokeniz
     assert {"-XX:+UseSerialGC", "-Xmx512m"} <= set(answer["arguments"])
     assert not set(DEFAULT_JVM_OPTIONS) & set(answer["arguments"])
     assert answer["forms"] == [token.form for token in okt.tokenize("이 영화 정말 재미있어요")]
+
+
+CLASSES_AFTER_PRELOAD = """
+import json, sys, jpype
+from app.__main__ import preload_tokenizer
+from model.tokenizer import MorphTokenizer
+from pathlib import Path
+preload_tokenizer(Path(sys.argv[1]))  # reads the bundle's config.json: okt with norm and stem
+preloading = [t for t in __import__("threading").enumerate() if t.name == "okt-preload"]
+for thread in preloading:
+    thread.join()
+classes = jpype.JClass("java.lang.management.ManagementFactory").getClassLoadingMXBean()
+before = classes.getLoadedClassCount()
+forms = [token.form for token in MorphTokenizer("okt", {"norm": True, "stem": True}).tokenize("재미있었어요")]
+print(json.dumps({"preloading": len(preloading), "before": before, "after": classes.getLoadedClassCount(),
+                  "forms": forms}))
+"""
+
+
+def okt_stemmed() -> MorphTokenizer:
+    return MorphTokenizer("okt", {"norm": True, "stem": True})
+
+
+def test_preloading_loads_the_served_taggers_classes_before_the_model_needs_them(tmp_path) -> None:
+    """`python -m app` preloads the bundle's tagger while TensorFlow imports; afterwards the model's own
+    tagger finds Okt's classes and dictionaries loaded (a cold first call loads thousands of classes)."""
+    root = tmp_path / "models"  # a ROOT of versions: the config is read through `current`
+    (root / "versions" / "v1").mkdir(parents=True)
+    (root / "versions" / "v1" / "config.json").write_text((ROOT / "model" / "default" / "config.json").read_text())
+    (root / "current").symlink_to("versions/v1")
+    child = subprocess.run(
+        [sys.executable, "-c", CLASSES_AFTER_PRELOAD, str(root)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    answer = json.loads(child.stdout)
+    assert answer["preloading"] == 1
+    # A started JVM has about 1,100 classes loaded; Okt's first call loads about 900 more, a second Okt none.
+    assert answer["before"] > 1800
+    assert answer["after"] - answer["before"] < 50
+    assert answer["forms"] == [token.form for token in okt_stemmed().tokenize("재미있었어요")]
+
+
+def test_preloading_skips_taggers_without_a_jvm_and_a_jvm_that_will_not_start(monkeypatch) -> None:
+    assert preload("kiwi") is None and preload("mecab") is None and preload("no such tagger") is None
+    code = "from model.tokenizer import preload; print(preload('okt'))"
+    env = {**os.environ, "JVM_OPTIONS": "-Xbogus"}  # the model's load reports it; preloading stays quiet
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert child.returncode == 0 and child.stdout.strip() == "None"
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
