@@ -130,9 +130,9 @@ def start_jvm() -> None:
 def preload(name: str, options: dict | None = None) -> threading.Thread | None:
     """Load a konlpy tagger's classes and dictionaries in a daemon thread while the caller goes on.
 
-    A tagger's first call loads them, once per JVM: about 1.3 s for Okt, 3.5 s on a slow day. `python -m
-    app` calls this before it imports TensorFlow (about 4-5 s), so the two overlap and the model's own
-    tokenizer starts warm. The JVM itself starts in the calling thread: JPype waits at exit for the thread
+    A tagger's first call loads them, once per JVM (Okt: 3.0-3.5 s on a day this machine ran slow). `python
+    -m app` calls this before it imports TensorFlow (4.5-5 s that day), so the two overlap and the model's
+    own tokenizer starts warm. The JVM itself starts in the calling thread: JPype waits at exit for the thread
     that started it, but attaches any other thread that calls Java as a daemon. Returns the thread, or None
     for a tagger without a JVM. A failure is left for the real load to report.
     """
