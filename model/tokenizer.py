@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab", "kiwi")
+_JVM_TAGGERS = {"okt", "komoran", "hannanum", "kkma"}  # konlpy's Java taggers; mecab and kiwi are native code
 _OKT_OPTIONS = {"norm", "stem"}
 _WORD = re.compile(r"\S+")
 _ASTRAL = re.compile("([\U00010000-\U0010ffff]+)")  # emoji and friends; Komoran/Kkma/Hannanum choke on them
@@ -68,7 +69,7 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
     from konlpy import tag
 
     with _tagger_lock:
-        if name != "mecab":
+        if name in _JVM_TAGGERS:
             start_jvm()
         if name == "okt":
             okt = tag.Okt()
@@ -136,7 +137,7 @@ def preload(name: str, options: dict | None = None) -> threading.Thread | None:
     that started it, but attaches any other thread that calls Java as a daemon. Returns the thread, or None
     for a tagger without a JVM. A failure is left for the real load to report.
     """
-    if name not in TAGGERS or name in ("kiwi", "mecab"):
+    if name not in _JVM_TAGGERS:
         return None
     try:
         with _tagger_lock:

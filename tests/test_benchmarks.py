@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
+from tests.test_training_cli import GLOG_LINE
 
 TEXTS = FIXTURES / "nsmc_train_3k.tsv"  # 3,000 rows: the benchmarks warm the JVM with 1,000 first
 
@@ -83,3 +84,15 @@ def test_http_benchmark_reports_ratios_of_its_own_measurements(tmp_path: Path) -
     assert scaling == pytest.approx(c32["median_texts_per_s"] / c1["median_texts_per_s"])
     # c=1 texts/s is requests over their summed latency: one request at a time
     assert c1["median_texts_per_s"] == pytest.approx(10 / (c1["http_latency"]["mean_ms"] * 10 / 1000))
+
+
+def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_path: Path) -> None:
+    """At TF_CPP_MIN_LOG_LEVEL=0 importing TensorFlow prints its CPU-feature notice on fd 2; a benchmark's
+    stderr must hold no such line (`benchmarks.training` imports TensorFlow only to record its version)."""
+    env = {**os.environ, "BENCHMARK_RESULTS": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.training"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "training.md").is_file()
+    assert [line for line in done.stderr.splitlines() if GLOG_LINE.match(line) or "absl::" in line] == []

@@ -45,25 +45,30 @@ def test_lines_written_to_fd_2_become_records_with_their_severity(
     ]
 
 
-def test_tf_min_log_level_0_keeps_info_lines_at_info(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def records_at_tf_level_0(
+    written: bytes, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[int, str, str | None]]:
+    """The records of `written` to fd 2 in a capture, with TF_CPP_MIN_LOG_LEVEL=0 (every line at its own severity)."""
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     caplog.set_level(logging.DEBUG, logger="native")
     with native_output_logged():
-        os.write(2, TF_NOTICE)
-    assert native_records(caplog) == [(logging.INFO, "oneDNN custom operations are on.", "port.cc:153")]
+        os.write(2, written)
+    return native_records(caplog)
+
+
+def test_tf_min_log_level_0_keeps_info_lines_at_info(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = records_at_tf_level_0(TF_NOTICE, caplog, monkeypatch)
+    assert records == [(logging.INFO, "oneDNN custom operations are on.", "port.cc:153")]
 
 
 def test_a_tensorflow_message_on_two_lines_is_one_record(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
-    caplog.set_level(logging.DEBUG, logger="native")
-    with native_output_logged():
-        os.write(2, TF_TWO_LINES + b"\n" + JVM_LINE + TF_ERROR)
+    records = records_at_tf_level_0(TF_TWO_LINES + b"\n" + JVM_LINE + TF_ERROR, caplog, monkeypatch)
     first, second = TF_TWO_LINES.decode().splitlines()
-    assert native_records(caplog) == [
+    assert records == [
         (logging.INFO, first.split("] ", 1)[1] + "\n" + second, "cpu_feature_guard.cc:227"),
         (logging.WARNING, "Java 경고: 힙이 부족합니다", None),  # after a blank line: its own record
         (logging.ERROR, "Something failed", "op_kernel.cc:1857"),
