@@ -12,7 +12,9 @@ import uvicorn
 
 from app.log import logging_config
 from app.settings import get_settings
+from model.layout import CONFIG_FILE, BundleError
 from model.native_log import native_output_logged, stderr_stream
+from model.registry import resolve
 from model.tokenizer import preload
 
 LEVELS = ["critical", "error", "warning", "info", "debug"]
@@ -20,15 +22,14 @@ LEVELS = ["critical", "error", "warning", "info", "debug"]
 
 def preload_tokenizer(model_dir: Path) -> None:
     """Start loading the served bundle's konlpy tagger (`model.tokenizer.preload`), reading the bundle's
-    config.json without importing TensorFlow: MODEL_DIR is a bundle or a ROOT whose `current` links to one.
-    An unreadable config is left for the model load to report."""
-    for config in (model_dir / "config.json", model_dir / "current" / "config.json"):
-        try:
-            tokenizer = json.loads(config.read_text("utf-8"))["tokenizer"]
-            preload(tokenizer["name"], tokenizer.get("options"))
-            return
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    config.json without importing TensorFlow. A bundle that cannot be found or read is left for the model
+    load to report."""
+    try:
+        tokenizer = json.loads((resolve(model_dir) / CONFIG_FILE).read_text("utf-8"))["tokenizer"]
+        name, options = tokenizer["name"], tokenizer.get("options")
+    except (BundleError, OSError, ValueError, KeyError, TypeError):
+        return
+    preload(name, options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,14 +1,5 @@
-"""A self-describing model bundle: one directory, every file checked against its manifest at load.
-
-Layout::
-
-    model.keras     the explainer network (loaded with safe_mode=True)
-    vocab.json      the vocabulary, id order
-    config.json     labels in order, tokenizer and options, max_len, network sizes
-    metrics.json    training and evaluation metrics
-    manifest.json   format, version, created_at, training-data fingerprint, sha256 of every file
-    *.png           report pictures (learning curve, confusion matrix)
-"""
+"""A self-describing model bundle: one directory (layout in `model.layout`), every file checked against its
+manifest at load."""
 
 from __future__ import annotations
 
@@ -24,27 +15,19 @@ from pathlib import Path
 import keras
 
 from model.attention import FinalStateAttention  # noqa: F401  (registers the layer for loading)
+from model.layout import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    REQUIRED_FILES,
+    VOCAB_FILE,
+    BundleError,
+)
 from model.network import PROBABILITIES
 from model.vocab import Vocabulary
 
 BUNDLE_FORMAT = "attnclf-bundle/1"
-MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE, MANIFEST_FILE = (
-    "model.keras",
-    "vocab.json",
-    "config.json",
-    "metrics.json",
-    "manifest.json",
-)
-REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
-
-
-class BundleError(Exception):
-    """A bundle that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path: Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from model.bundle import MANIFEST_FILE, BundleError
+from model.layout import MANIFEST_FILE, BundleError
 
 VERSIONS, CURRENT = "versions", "current"
 VERSION_PATTERN = r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$"

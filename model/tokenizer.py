@@ -104,16 +104,23 @@ def jvm_options() -> list[str]:
         raise TokenizerError(f"JVM_OPTIONS={configured!r} cannot be split into options: {error}") from error
 
 
+_failed_jvm_start: list[str] = []  # why the JVM did not start, once it has failed to in this process
+
+
 def start_jvm() -> None:
     """Start the JVM for konlpy's taggers with `jvm_options()`, unless it runs already.
 
-    The JVM is one per process and its options are fixed when it starts.
+    The JVM is one per process and its options are fixed when it starts. A start that failed is not tried
+    again: JPype cannot create a second JVM in the process, so a retry would fail with a misleading message
+    (and the JVM would print its complaint about the options once more).
     """
     import jpype
     import konlpy
 
     if jpype.isJVMStarted():
         return
+    if _failed_jvm_start:
+        raise TokenizerError(_failed_jvm_start[0])
     options = jvm_options()
     java = Path(konlpy.__file__).parent / "java"  # konlpy's jars, classes and dictionaries
     try:
@@ -125,7 +132,8 @@ def start_jvm() -> None:
             convertStrings=True,  # konlpy's taggers expect Python strings back
         )
     except RuntimeError as error:  # the JVM says why on stderr; JPype only says that it failed
-        raise TokenizerError(f"the JVM did not start with options {options} (JVM_OPTIONS): {error}") from error
+        _failed_jvm_start.append(f"the JVM did not start with options {options} (JVM_OPTIONS): {error}")
+        raise TokenizerError(_failed_jvm_start[0]) from error
 
 
 def preload(name: str, options: dict | None = None) -> threading.Thread | None:

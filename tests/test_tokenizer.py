@@ -160,13 +160,15 @@ from app.__main__ import preload_tokenizer
 from model.tokenizer import MorphTokenizer
 from pathlib import Path
 preload_tokenizer(Path(sys.argv[1]))  # reads the bundle's config.json: okt with norm and stem
+keras_imported = "keras" in sys.modules  # the preload must run beside TensorFlow's import, not after it
 preloading = [t for t in __import__("threading").enumerate() if t.name == "okt-preload"]
 for thread in preloading:
     thread.join()
 classes = jpype.JClass("java.lang.management.ManagementFactory").getClassLoadingMXBean()
 before = classes.getLoadedClassCount()
 forms = [token.form for token in MorphTokenizer("okt", {"norm": True, "stem": True}).tokenize("재미있었어요")]
-print(json.dumps({"preloading": len(preloading), "before": before, "after": classes.getLoadedClassCount(),
+after = classes.getLoadedClassCount()
+print(json.dumps({"keras_imported": keras_imported, "preloading": len(preloading), "before": before, "after": after,
                   "forms": forms}))
 """
 
@@ -179,27 +181,45 @@ def test_preloading_loads_the_served_taggers_classes_before_the_model_needs_them
     """`python -m app` preloads the bundle's tagger while TensorFlow imports; afterwards the model's own
     tagger finds Okt's classes and dictionaries loaded (a cold first call loads thousands of classes)."""
     root = tmp_path / "models"  # a ROOT of versions: the config is read through `current`
-    (root / "versions" / "v1").mkdir(parents=True)
-    (root / "versions" / "v1" / "config.json").write_text((ROOT / "model" / "default" / "config.json").read_text())
-    (root / "current").symlink_to("versions/v1")
+    version = root / "versions" / "20260101-120000-1a2b3c4d"
+    version.mkdir(parents=True)
+    (version / "config.json").write_text((ROOT / "model" / "default" / "config.json").read_text())
+    (root / "current").symlink_to(f"versions/{version.name}")
     child = subprocess.run(
         [sys.executable, "-c", CLASSES_AFTER_PRELOAD, str(root)], capture_output=True, text=True, cwd=ROOT, timeout=300
     )
     assert child.returncode == 0, child.stderr[-2000:]
     answer = json.loads(child.stdout)
-    assert answer["preloading"] == 1
+    assert answer == answer | {"keras_imported": False, "preloading": 1}
     # A started JVM has about 1,100 classes loaded; Okt's first call loads about 900 more, a second Okt none.
     assert answer["before"] > 1800
     assert answer["after"] - answer["before"] < 50
     assert answer["forms"] == [token.form for token in okt_stemmed().tokenize("재미있었어요")]
 
 
+PRELOAD_THEN_LOAD = """
+from model.tokenizer import MorphTokenizer, TokenizerError, preload
+print("preload:", preload("okt"))
+try:
+    MorphTokenizer("okt").tokenize("안녕")
+except TokenizerError as error:
+    print("load:", error)
+"""
+
+
 def test_preloading_skips_taggers_without_a_jvm_and_a_jvm_that_will_not_start(monkeypatch) -> None:
     assert preload("kiwi") is None and preload("mecab") is None and preload("no such tagger") is None
-    code = "from model.tokenizer import preload; print(preload('okt'))"
     env = {**os.environ, "JVM_OPTIONS": "-Xbogus"}  # the model's load reports it; preloading stays quiet
-    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert child.returncode == 0 and child.stdout.strip() == "None"
+    child = subprocess.run(
+        [sys.executable, "-c", PRELOAD_THEN_LOAD], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.splitlines() == [
+        "preload: None",
+        "load: the JVM did not start with options ['-Xbogus'] (JVM_OPTIONS): Unable to start JVM",
+    ]
+    # The JVM was not started a second time (JPype cannot), so it complained about the option only once.
+    assert child.stderr.count("Unrecognized option: -Xbogus") == 1
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
