@@ -36,6 +36,9 @@ _BENIGN = (
     "oneDNN supports DT_BOOL only on platforms with AVX-512",
 )
 
+# Lines that continue the TensorFlow message before them (the CPU-feature notice takes two lines).
+_TF_CONTINUATIONS = ("To enable the following instructions",)
+
 
 def stderr_stream() -> TextIO:
     """A text stream on a duplicate of fd 2: log handlers keep writing to the real stderr during a capture."""
@@ -86,15 +89,15 @@ def native_output_logged() -> Iterator[None]:
 
 
 def _records(text: str) -> list[tuple[int, dict[str, str], str]]:
-    """One record per line, except that lines right after a TensorFlow line continue its message (its
-    CPU-feature notice takes two lines) instead of becoming records of unknown origin."""
+    """One record per line, except TensorFlow's known second lines, which continue the message above them.
+
+    Only known ones: the JVM and TensorFlow start side by side in `python -m app`, so the line after a
+    TensorFlow line may be the JVM's, and folding it into a TensorFlow notice would hide it."""
     records: list[tuple[int, dict[str, str], str]] = []
-    continues = False
     for line in map(str.strip, text.splitlines()):
-        if continues and line and not _GLOG.match(line):
+        if records and "source" in records[-1][1] and line.startswith(_TF_CONTINUATIONS):
             level, fields, message = records[-1]
             records[-1] = (level, fields, f"{message}\n{line}")
         elif line:
             records.append(native_level(line))
-        continues = bool(line) and (continues or bool(_GLOG.match(line)))
     return records

@@ -66,11 +66,12 @@ def test_tf_min_log_level_0_keeps_info_lines_at_info(
 def test_a_tensorflow_message_on_two_lines_is_one_record(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = records_at_tf_level_0(TF_TWO_LINES + b"\n" + JVM_LINE + TF_ERROR, caplog, monkeypatch)
+    records = records_at_tf_level_0(TF_TWO_LINES + JVM_LINE + TF_ERROR, caplog, monkeypatch)
     first, second = TF_TWO_LINES.decode().splitlines()
     assert records == [
         (logging.INFO, first.split("] ", 1)[1] + "\n" + second, "cpu_feature_guard.cc:227"),
-        (logging.WARNING, "Java 경고: 힙이 부족합니다", None),  # after a blank line: its own record
+        # Right after TensorFlow's lines, but not one TensorFlow continues with: the JVM's own warning.
+        (logging.WARNING, "Java 경고: 힙이 부족합니다", None),
         (logging.ERROR, "Something failed", "op_kernel.cc:1857"),
     ]
 
