@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,18 +68,20 @@ def running_server(
     ready_within_s: float = 120,
     env: Mapping[str, str] | None = None,
     poll_s: float = 0.05,
+    python_args: Sequence[str] = ("-m", "app"),
 ) -> Iterator[RunningServer]:
     """Start `python -m app` serving `bundle` (stdout and stderr to `log`), yield it once ready, stop it on exit.
 
     On exit the child gets SIGTERM (uvicorn's graceful shutdown) and SIGKILL if it has not stopped 15 s later.
-    `env` adds settings (e.g. `{"MICROBATCH_MAX_WAIT_MS": "0"}`) to this process's environment.
+    `env` adds settings (e.g. `{"MICROBATCH_MAX_WAIT_MS": "0"}`) to this process's environment. `python_args`
+    replaces `-m app` (the cold-start benchmark runs a variant); `--port` follows them.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(port)],
+            [sys.executable, *python_args, "--port", str(port)],
             cwd=ROOT,
             env={**os.environ, "MODEL_DIR": str(bundle), **(env or {})},
             stdout=sink,

@@ -23,9 +23,9 @@ from tests.test_training_cli import GLOG_LINE
 TEXTS = FIXTURES / "nsmc_train_3k.tsv"  # 3,000 rows: the benchmarks warm the JVM with 1,000 first
 
 
-def run_benchmark(module: str, results: Path, *args: str, timeout: int = 600) -> dict:
+def run_benchmark(module: str, results: Path, *args: str, texts: Path | None = TEXTS, timeout: int = 600) -> dict:
     env = {**os.environ, "BENCHMARK_RESULTS": str(results)}
-    command = [sys.executable, "-m", module, "--texts", str(TEXTS), "--name", "under_test", *args]
+    command = [sys.executable, "-m", module, *(["--texts", str(texts)] if texts else []), "--name", "under_test", *args]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     markdown = (results / "under_test.md").read_text()
@@ -84,6 +84,17 @@ def test_http_benchmark_reports_ratios_of_its_own_measurements(tmp_path: Path) -
     assert scaling == pytest.approx(c32["median_texts_per_s"] / c1["median_texts_per_s"])
     # c=1 texts/s is requests over their summed latency: one request at a time
     assert c1["median_texts_per_s"] == pytest.approx(10 / (c1["http_latency"]["mean_ms"] * 10 / 1000))
+
+
+def test_cold_start_benchmark_compares_servers_started_with_and_without_the_preload(tmp_path: Path) -> None:
+    result = run_benchmark("benchmarks.cold_start", tmp_path, "--rounds", "1", texts=None)
+
+    starts, medians = result["starts_s"], result["medians_s"]
+    assert {name: len(values) for name, values in starts.items()} == {"preload": 1, "no preload": 1}
+    assert all(value > 0 for values in starts.values() for value in values)
+    assert result["preload_ratio"] == pytest.approx(medians["preload"] / medians["no preload"])
+    cold_start = by_name(result["targets"])["cold start to /readyz, median with the preload (s)"]
+    assert cold_start["value"] == medians["preload"] == starts["preload"][0]
 
 
 def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_path: Path) -> None:
