@@ -1,6 +1,6 @@
 """The tokenizer's JVM: konlpy's own start against the options the product starts it with.
 
-    python -m benchmarks.jvm [--rounds 3] [--n 3000] [--name jvm]
+    python -m benchmarks.jvm [--rounds 3] [--n 3000] [--texts FILE] [--name jvm]
 
 Each round starts one fresh child process per configuration, alternating which goes first (the JVM is one
 per process, so the options cannot change inside one):
@@ -21,14 +21,15 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from benchmarks.common import ROOT, load_texts, md_table, write_results
+from benchmarks.common import ROOT, add_texts_argument, load_texts, md_table, write_results
 
 CONFIGURATIONS = ("konlpy", "product")
 OKT_OPTIONS = {"norm": True, "stem": True}  # the shipped model's tokenizer options
 
 
-def measure_in_this_process(configuration: str, n: int) -> dict:
+def measure_in_this_process(configuration: str, n: int, texts_file: Path) -> dict:
     """Start the JVM the named way, then time Okt; this process must not have started a JVM yet."""
     import jpype
     from konlpy import jvm
@@ -39,7 +40,7 @@ def measure_in_this_process(configuration: str, n: int) -> dict:
         jvm.init_jvm()
     else:
         start_jvm()
-    texts = load_texts(n)
+    texts = load_texts(n, path=texts_file)
     tokenizer = MorphTokenizer("okt", OKT_OPTIONS, workers=2)
     for _ in range(2):
         tokenizer.tokenize_many(texts)
@@ -64,9 +65,9 @@ def measure_in_this_process(configuration: str, n: int) -> dict:
     }
 
 
-def run_child(configuration: str, n: int) -> dict:
+def run_child(configuration: str, n: int, texts_file: Path) -> dict:
     child = subprocess.run(
-        [sys.executable, "-m", "benchmarks.jvm", "--child", configuration, "--n", str(n)],
+        [sys.executable, "-m", "benchmarks.jvm", "--child", configuration, "--n", str(n), "--texts", str(texts_file)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -81,17 +82,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="child processes per configuration (default 3)")
     parser.add_argument("--n", type=int, default=3000, help="NSMC test texts per pass (default 3000)")
+    add_texts_argument(parser)
     parser.add_argument("--name", default="jvm", help="results file name (default jvm)")
     parser.add_argument("--child", choices=CONFIGURATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure_in_this_process(args.child, args.n)))
+        print(json.dumps(measure_in_this_process(args.child, args.n, args.texts)))
         return
 
     runs: dict[str, list[dict]] = {name: [] for name in CONFIGURATIONS}
     for round_ in range(args.rounds):
         for name in CONFIGURATIONS if round_ % 2 == 0 else reversed(CONFIGURATIONS):
-            runs[name].append(run_child(name, args.n))
+            runs[name].append(run_child(name, args.n, args.texts))
     figures = ("two_threads_texts_per_s", "one_thread_texts_per_s", "rss_mb")
     medians = {name: {f: statistics.median(run[f] for run in runs[name]) for f in figures} for name in runs}
     ratios = {f: medians["product"][f] / medians["konlpy"][f] for f in figures}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from model.tokenizer import DEFAULT_JVM_OPTIONS
 from tests.conftest import FIXTURES, ROOT
 from tests.test_training_cli import GLOG_LINE
 
@@ -29,8 +30,10 @@ def run_benchmark(module: str, results: Path, *args: str, texts: Path | None = T
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     markdown = (results / "under_test.md").read_text()
-    assert "## Targets" in markdown and markdown in done.stdout  # printed as written
-    return json.loads((results / "under_test.json").read_text())
+    result = json.loads((results / "under_test.json").read_text())
+    assert markdown in done.stdout  # printed as written
+    assert ("## Targets" in markdown) == ("targets" in result)
+    return result
 
 
 def by_name(targets: list[dict]) -> dict[str, dict]:
@@ -95,6 +98,18 @@ def test_cold_start_benchmark_compares_servers_started_with_and_without_the_prel
     assert result["preload_ratio"] == pytest.approx(medians["preload"] / medians["no preload"])
     cold_start = by_name(result["targets"])["cold start to /readyz, median with the preload (s)"]
     assert cold_start["value"] == medians["preload"] == starts["preload"][0]
+
+
+def test_jvm_benchmark_compares_konlpys_jvm_start_with_the_products(tmp_path: Path) -> None:
+    result = run_benchmark("benchmarks.jvm", tmp_path, "--rounds", "1", "--n", "30")
+
+    runs, medians = result["runs"], result["medians"]
+    assert {name: len(values) for name, values in runs.items()} == {"konlpy": 1, "product": 1}
+    for figure in ("two_threads_texts_per_s", "one_thread_texts_per_s", "rss_mb"):
+        assert result["ratios"][figure] == pytest.approx(medians["product"][figure] / medians["konlpy"][figure])
+    arguments = result["jvm_arguments"]  # as the child JVMs report them
+    assert set(DEFAULT_JVM_OPTIONS) <= set(arguments["product"])
+    assert "-Xmx1024m" in arguments["konlpy"] and not set(DEFAULT_JVM_OPTIONS) & set(arguments["konlpy"])
 
 
 def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_path: Path) -> None:
