@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging.config
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
 
 from app.log import logging_config
-from app.settings import get_settings
+from app.settings import SettingsError, get_settings
 from model.layout import CONFIG_FILE, BundleError
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import resolve
@@ -33,7 +34,11 @@ def preload_tokenizer(model_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as error:  # before logging is set up (its level is a setting): one plain line
+        sys.stderr.write(f"python -m app: {error}\n")
+        raise SystemExit(2) from None
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     parser.add_argument("--host", default=settings.HOST, help=f"interface to bind (default {settings.HOST})")
     parser.add_argument("--port", type=int, default=settings.PORT, help=f"port (default {settings.PORT})")

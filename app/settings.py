@@ -7,10 +7,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MIN_TOKEN_CHARS = 16
+SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
+
+
+class SettingsError(ValueError):
+    """Environment variables that make no valid settings; the message names each one and says why."""
 
 
 class Settings(BaseSettings):
@@ -48,7 +54,6 @@ class Settings(BaseSettings):
     LOG_REQUEST_TEXT: bool = Field(False, description="Include request texts in access logs (privacy: off).")
     ADMIN_TOKEN: SecretStr | None = Field(
         None,
-        min_length=16,
         description="Bearer token for /v1/admin/* (and /metrics with METRICS=admin); unset: admin routes are absent.",
     )
     METRICS: Literal["off", "public", "admin"] = Field(
@@ -59,6 +64,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ADMIN_TOKEN")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        return value
 
     @field_validator("MODEL_DIR")
     @classmethod
@@ -81,5 +93,18 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment; SettingsError if any is invalid."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(f"invalid settings: {describe(error)}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """One `NAME='value': why` per problem (a secret's value left out), without pydantic's traceback."""
+    problems = []
+    for item in error.errors(include_url=False):
+        name = str(item["loc"][0]) if item["loc"] else "settings"
+        shown = name if name in SECRETS else f"{name}={item['input']!r}"
+        problems.append(f"{shown}: {item['msg']}")
+    return "; ".join(problems)

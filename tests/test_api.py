@@ -6,7 +6,10 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from app.main import create_app
 from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
 from app.settings import Settings
 from model.bundle import BundleError
+from tests.conftest import ROOT
 
 KOREAN = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
 ODD_TEXTS = [
@@ -429,6 +433,19 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
     for bad in ({"MAX_TEXT_CHARS": 0}, {"PORT": 70000}, {"MICROBATCH_MAX_WAIT_MS": -1}, {"LOG_LEVEL": "loud"}):
         with pytest.raises(ValidationError):
             Settings(**bad)
+
+
+def test_invalid_settings_stop_the_server_with_one_line_that_names_each_and_keeps_the_token_secret() -> None:
+    env = {**os.environ, "MAX_TEXT_CHARS": "0", "LOG_LEVEL": "verbose", "ADMIN_TOKEN": "hunter2-short"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("python -m app: invalid settings: ") and done.stderr.count("\n") == 1
+    assert "MAX_TEXT_CHARS='0': Input should be greater than 0" in done.stderr
+    assert "LOG_LEVEL='verbose'" in done.stderr
+    assert "ADMIN_TOKEN: Value error, must be at least 16 characters" in done.stderr
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
