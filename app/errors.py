@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.batching import BatcherClosed
 
 log = logging.getLogger("app.errors")
+PARSE_FAILED = "There was an error parsing the body"  # FastAPI's 400 detail for a body json.loads raised on
 
 
 def _is_json(request: Request) -> bool:
@@ -47,14 +48,26 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     return JSONResponse({"detail": describe_errors(exc.errors(), request)}, status_code=422)
 
 
+def undecodable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a JSON body other than a syntax error (which it reports itself)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "request body is not valid JSON: arrays or objects nested too deeply"
+    return f"request body is not valid JSON: {type(cause).__name__}"
+
+
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """Like FastAPI's handler, but 404, 405 and undecodable bodies (400) say what was wrong."""
+    """Like FastAPI's handler, but 404, 405 and undecodable bodies say what was wrong.
+
+    FastAPI answers a JSON syntax error 422 (`json_invalid`) and any other failure to parse the body 400
+    ("There was an error parsing the body"); the latter become the same 422 with the reason."""
     detail = exc.detail
+    if exc.status_code == 400 and detail == PARSE_FAILED:
+        problem = {"loc": ["body"], "msg": undecodable_body(exc.__cause__), "type": "json_invalid"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route for {request.method} {request.url.path}; see /docs for the API"
-    elif exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        error = exc.__cause__
-        detail = f"request body is not valid JSON: it is not UTF-8 ({error.reason} at byte {error.start})"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         allowed = (exc.headers or {}).get("Allow", "?")
         detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"

@@ -253,12 +253,20 @@ def test_bad_requests_get_a_clear_4xx(
     assert any(error["loc"] == loc and message in error["msg"] for error in errors), errors
 
 
-def test_a_body_that_is_not_utf8_is_a_clear_400(client: TestClient) -> None:
-    response = client.post("/v1/predict", content=b'{"text": "\xff"}', headers={"content-type": "application/json"})
-    assert response.status_code == 400
-    assert response.json() == {
-        "detail": "request body is not valid JSON: it is not UTF-8 (invalid start byte at byte 10)"
-    }
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"text": "\xff"}', "it is not UTF-8 (invalid start byte at byte 10)"),
+        (b"[" * 100_000 + b"]" * 100_000, "arrays or objects nested too deeply"),
+        (b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "arrays or objects nested too deeply"),
+    ],
+)
+def test_a_body_json_cannot_decode_is_a_422_like_a_syntax_error(client: TestClient, body: bytes, reason: str) -> None:
+    response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    problem = {"loc": ["body"], "msg": f"request body is not valid JSON: {reason}", "type": "json_invalid"}
+    assert response.json() == {"detail": [problem]}
+    assert client.post("/v1/predict", json={"text": "좋아요"}).status_code == 200  # and the server answers on
 
 
 def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
