@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ _SERIAL_LOCKS = {"hannanum": threading.Lock()}
 DEFAULT_JVM_OPTIONS = ("-XX:+UseParallelGC", "-Xmn768m", "-Xmx2g", "-XX:+DisableExplicitGC")
 PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more than it saves
 KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether `text` has a character that shows: not whitespace and not an invisible format character
+    (zero-width space, byte order mark, joiners: Unicode category Cf). Texts without one are refused
+    where they come in (the API, the explain CLI): there is nothing to classify."""
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
 
 
 class TokenizerError(ValueError):

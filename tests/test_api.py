@@ -177,6 +177,10 @@ BAD_REQUESTS = [
     # (path, request kwargs, status, loc, message fragment)
     ("/v1/predict", {"json": {"text": ""}}, 422, ["body", "text"], "text must not be empty or only whitespace"),
     ("/v1/predict", {"json": {"text": " \n\t\u3000"}}, 422, ["body", "text"], "must not be empty or only whitespace"),
+    # zero-width space, byte order mark, zero-width joiner: nothing that shows, so nothing to classify
+    ("/v1/predict", {"json": {"text": "\u200b \ufeff\u200d"}}, 422, ["body", "text"], "and invisible characters"),
+    ("/v1/predict", {"json": {"text": "\x7f"}}, 422, ["body", "text"], "control character U+007F at position 0"),
+    ("/v1/predict", {"json": {"text": "좋아\x85요"}}, 422, ["body", "text"], "control character U+0085 at position 2"),
     (
         "/v1/predict",
         {"json": {"text": "가" * 2001}},

@@ -31,9 +31,8 @@ def outputs(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     stdout = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(stdout):
         warnings.filterwarnings("error", message=MISSING_GLYPH)
-        code = explain_cli.main(
-            ["--bundle", str(tiny_bundle), TEXT, "--png", str(out / "x.png"), "--html", str(out / "x.html")]
-        )
+        files = ["--png", str(out / "x.png"), "--html", str(out / "x.html")]
+        code = explain_cli.main(["--bundle", str(tiny_bundle), TEXT, *files, "--color", "always"])
     assert code == 0
     return stdout.getvalue(), out / "x.png", out / "x.html"
 
@@ -52,6 +51,24 @@ def test_terminal_shows_label_probabilities_and_coloured_tokens(outputs: tuple[s
     for word in ("영화", "배우", "연기", "최고"):
         assert word in plain
     assert TEXT in plain  # the whole text, in order, once the colours are stripped
+
+
+def test_output_to_a_pipe_or_file_is_plain_text_with_the_weights(tiny_bundle: Path) -> None:
+    stdout = io.StringIO()  # not a terminal, like `> file` or `| less`
+    with contextlib.redirect_stdout(stdout):
+        assert explain_cli.main(["--bundle", str(tiny_bundle), TEXT]) == 0
+    printed = stdout.getvalue()
+    assert not ANSI.search(printed)
+    assert TEXT in printed.splitlines()
+    assert re.search(r"^tokens: .*영화 [0-9.]+", printed, re.MULTILINE)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\ufeff"])
+def test_a_text_with_nothing_visible_is_refused(tiny_bundle: Path, text: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        explain_cli.main(["--bundle", str(tiny_bundle), text])
+    assert stopped.value.code == 2
+    assert "the text must not be empty or only whitespace and invisible characters" in capsys.readouterr().err
 
 
 def test_png_is_written_with_hangul_glyphs(outputs: tuple[str, Path, Path]) -> None:

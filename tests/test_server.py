@@ -93,7 +93,7 @@ def test_errors_over_real_http_are_json(server: RunningServer) -> None:
     )
     assert streamed.status_code == 413 and streamed.json()["detail"].startswith("request body is over")
     blank = httpx.post(f"{server.url}/v1/predict", json={"text": "   "}, timeout=30)
-    assert blank.status_code == 422 and blank.json()["detail"][0]["msg"] == "text must not be empty or only whitespace"
+    assert blank.status_code == 422 and blank.json()["detail"][0]["msg"].startswith("text must not be empty")
     assert httpx.get(f"{server.url}/nope", timeout=30).json()["detail"].startswith("no route for GET /nope")
 
 

@@ -9,6 +9,7 @@ import argparse
 import functools
 import html
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from model.bundle import BundleError  # noqa: E402
 from model.native_log import native_output_logged  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
+from model.tokenizer import has_visible_text  # noqa: E402
 from training.progress import cli_logger  # noqa: E402
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "model" / "default"
@@ -136,8 +138,9 @@ def _probability_line(explanation: Explanation) -> str:
     return "  ".join(f"{name} {p:.3f}" for name, p in explanation.probabilities.items())
 
 
-def render_terminal(explanation: Explanation) -> str:
-    """Label, probabilities, the text on 24-bit background colours, a legend and every token's weight."""
+def render_terminal(explanation: Explanation, coloured: bool = True) -> str:
+    """Label, probabilities, the text on 24-bit background colours, a legend and every token's weight;
+    not `coloured` (output to a file or pipe): the plain text and the weights."""
     reset = "\x1b[0m"
 
     def paint(text: str, intensity: float) -> str:
@@ -145,23 +148,19 @@ def render_terminal(explanation: Explanation) -> str:
         return f"\x1b[38;2;0;0;0;48;2;{r};{g};{b}m{text}{reset}"
 
     def piece(text: str, segment: Segment | None) -> str:
-        if segment is None:
+        if segment is None or not coloured:
             return text
         return paint(text, explanation.intensity(segment)) if segment.read else f"\x1b[2m{text}{reset}"
 
     body = "".join(piece(text, segment) for text, segment in explanation.pieces())
     legend = "".join(paint("  ", step / 8) for step in range(9))
-    lines = [
-        f"label: {explanation.label}",
-        f"probabilities: {_probability_line(explanation)}",
-        "",
-        body,
-        "",
-        f"attention {legend} 0 to {format_weight(explanation.peak)} ({SCALE_NOTE}; dim = not read)",
-        "tokens: " + "  ".join(segment.describe() for segment in explanation.segments if segment.read),
-    ]
+    lines = [f"label: {explanation.label}", f"probabilities: {_probability_line(explanation)}", "", body, ""]
+    if coloured:
+        lines.append(f"attention {legend} 0 to {format_weight(explanation.peak)} ({SCALE_NOTE}; dim = not read)")
+    lines.append("tokens: " + "  ".join(segment.describe() for segment in explanation.segments if segment.read))
     if explanation.truncated:
-        lines.append("note: the text is longer than the model reads; dim tokens were cut off")
+        cut = "dim tokens were" if coloured else "tokens past the last one listed were"
+        lines.append(f"note: the text is longer than the model reads; {cut} cut off")
     return "\n".join(lines)
 
 
@@ -352,7 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="bundle directory (default: model/default)")
     parser.add_argument("--png", type=Path, help="also write the highlighted text as a PNG here")
     parser.add_argument("--html", type=Path, help="also write the highlighted text as a standalone HTML page here")
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the terminal output: auto (default) when writing to a terminal and NO_COLOR is not set",
+    )
     args = parser.parse_args(argv)
+    if not has_visible_text(args.text):
+        parser.error("the text must not be empty or only whitespace and invisible characters")
     log = cli_logger("explain")
     try:
         with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
@@ -364,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     explanation = explain(predictor, args.text)
-    sys.stdout.write(render_terminal(explanation) + "\n")
+    terminal = sys.stdout.isatty() and not os.environ.get("NO_COLOR")  # https://no-color.org
+    coloured = args.color == "always" or (args.color == "auto" and terminal)
+    sys.stdout.write(render_terminal(explanation, coloured) + "\n")
     if args.png:
         if korean_font() is None:
             log.warning("no Korean font found (install koreanize-matplotlib or fonts-nanum): Hangul will be boxes")
