@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request body size limit, security headers and structured access logs."""
+"""Pure ASGI middleware: HEAD answered like GET, request body size limit, security headers and structured access
+logs."""
 
 from __future__ import annotations
 
@@ -37,6 +38,29 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGetMiddleware:
+    """Answer HEAD like GET without the body (RFC 9110, section 9.3.2): FastAPI routes accept only the methods
+    they declare, so uptime checks and link checkers that send HEAD got 405 from every page and probe.
+    The headers, Content-Length included, are GET's."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class BodySizeLimitMiddleware:

@@ -312,6 +312,19 @@ def test_wrong_method_is_json_405(client: TestClient, method: str, path: str, al
     assert response.json() == {"detail": f"method {method} is not allowed on {path}; allowed: {allowed}"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/model", "/", "/docs", "/static/page.css"])
+def test_head_answers_like_get_without_the_body(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert got.status_code == head.status_code == 200 and got.content and head.content == b""
+    for header in ("content-type", "content-length"):
+        assert head.headers[header] == got.headers[header]
+
+
+def test_head_on_a_post_route_is_405(client: TestClient) -> None:
+    response = client.head("/v1/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST" and response.content == b""
+
+
 @settings(max_examples=60, deadline=None)
 @given(text=st.text(max_size=300))
 def test_no_text_causes_a_server_error(client: TestClient, text: str) -> None:

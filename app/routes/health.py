@@ -23,5 +23,6 @@ async def healthz() -> HealthOut:
     dependencies=[Depends(get_batcher)],
 )
 async def readyz(model: ModelRefDep) -> ReadyOut:
-    """200 once the model is loaded, warmed up and its worker runs; 503 before that and while stopping."""
+    """200 once the model is loaded, warmed up and its worker runs; 503 when not (under uvicorn the port opens
+    only after the model has loaded, so in practice while the server stops)."""
     return ReadyOut(model=model)
