@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -220,3 +221,19 @@ def test_bucketed_batches_hold_every_row_once_padded_to_its_bucket(rows: int) ->
     assert sorted(seen) == list(range(rows))
     assert int(dataset.cardinality()) == len(batches)
     assert sum(len(batch_labels) < batch_size for _, batch_labels in batches) <= 1
+
+
+@pytest.mark.parametrize("module", ["training.train", "training.evaluate", "training.explain"])
+def test_help_describes_every_option_with_its_default(module: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(module).main(["--help"])
+    assert stopped.value.code == 0
+    lines = capsys.readouterr().out.split("\noptions:\n")[1].splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("  -"):  # an option: its text follows on the same line or the next, indented
+            described = re.match(r"  \S.*?\S  +\S", line) or lines[number + 1].startswith(" " * 20)
+            assert described, f"{module}: no help for {line.strip()}"
+    text = " ".join(" ".join(lines).split())
+    if module == "training.train":
+        for default in ("document", "label", "okt", "6", "42", "0.1", "0.0", "8"):
+            assert f"(default: {default}" in text

@@ -18,7 +18,7 @@ from model.predictor import Encoded, Predictor
 from training.data import DataError, LabelledTexts, read_labelled
 from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
-from training.progress import cli_logger
+from training.progress import HelpWithDefaults, cli_logger
 
 
 def label_names_for(predictor: Predictor, data: LabelledTexts) -> list[str]:
@@ -45,11 +45,15 @@ def write_json(path: Path, value: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__.split("\n")[0], formatter_class=HelpWithDefaults
+    )
     parser.add_argument("--bundle", required=True, type=Path, help="bundle directory")
     parser.add_argument("--data", required=True, type=Path, help="labelled .tsv/.txt, .csv or .jsonl file")
-    parser.add_argument("--text-column", default="document")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--text-column", default="document", help="column holding the texts")
+    parser.add_argument(
+        "--label-column", default="label", help="column holding the labels (raw values or the model's label names)"
+    )
     parser.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     parser.add_argument("--workers", type=int, default=2, help="tokenizer threads")
     parser.add_argument(
@@ -60,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--faithfulness-json", type=Path, help="write the faithfulness table as JSON here")
     parser.add_argument(
-        "--faithfulness-limit", type=int, help="measure faithfulness on a seeded random sample of this many texts"
+        "--faithfulness-limit",
+        type=int,
+        help="measure faithfulness on a seeded random sample of this many texts (default: all of them)",
     )
     args = parser.parse_args(argv)
     if (args.faithfulness_json or args.faithfulness_limit is not None) and not args.faithfulness:

@@ -1,7 +1,8 @@
-"""Stage messages with elapsed time for the command-line tools."""
+"""Shared by the command-line tools: stage messages with elapsed time, and help that shows defaults."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from model.native_log import stderr_stream
@@ -25,3 +26,15 @@ def cli_logger(name: str, quiet: bool = False) -> logging.Logger:
         logger.propagate = False
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     return logger
+
+
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, unless it has none or the text names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS):
+            return text
+        if "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"

@@ -36,7 +36,7 @@ from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.language_model import pretrain_encoder
 from training.metrics import classification_report, format_report
-from training.progress import cli_logger
+from training.progress import HelpWithDefaults, cli_logger
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
@@ -349,46 +349,51 @@ def train(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.split("\n")[0], formatter_class=HelpWithDefaults
+    )
     parser.add_argument("--train", required=True, type=Path, help="labelled file: .tsv/.txt, .csv or .jsonl")
-    parser.add_argument("--out", type=Path, help="bundle directory to write (replaced only on success)")
+    parser.add_argument(
+        "--out", type=Path, help="bundle directory to write, replaced only on success (--out or --publish is required)"
+    )
     parser.add_argument(
         "--publish", type=Path, metavar="ROOT", help="publish the bundle as ROOT/versions/<version> and make it current"
     )
     parser.add_argument("--test", type=Path, help="labelled file to evaluate the finished model on")
-    parser.add_argument("--text-column", default="document")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--text-column", default="document", help="column holding the texts")
+    parser.add_argument("--label-column", default="label", help="column holding the labels (ints or strings)")
     parser.add_argument(
         "--label-names", help="comma-separated names for the label values in sorted order, e.g. negative,positive"
     )
     parser.add_argument(
         "--tokenizer",
         default=defaults.tokenizer,
-        help="okt (default), komoran, hannanum, kkma, mecab, or kiwi (kiwipiepy: no JVM)",
+        help="okt, komoran, hannanum, kkma, mecab, or kiwi (kiwipiepy: no JVM)",
     )
     parser.add_argument("--norm", action=argparse.BooleanOptionalAction, default=True, help="Okt: normalise spelling")
     parser.add_argument(
         "--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems"
     )
-    for name in (
-        "max_len",
-        "vocab_size",
-        "min_count",
-        "embedding_dim",
-        "lstm_units",
-        "attention_units",
-        "epochs",
-        "batch_size",
-        "patience",
-        "seed",
-    ):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    integers = {
+        "max_len": "tokens the model reads per text; the rest get weight 0",
+        "vocab_size": "most token forms in the vocabulary",
+        "min_count": "fewest occurrences in the training texts for a form to enter the vocabulary",
+        "embedding_dim": "embedding size",
+        "lstm_units": "LSTM units per direction",
+        "attention_units": "hidden units of additive attention",
+        "epochs": "most classifier epochs",
+        "batch_size": "texts per training batch",
+        "patience": "epochs without a better validation accuracy before stopping early",
+        "seed": "seed of the weights, shuffling and (unless --split-seed) the validation split",
+    }
+    for name, meaning in integers.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name), help=meaning)
     parser.add_argument(
         "--language-model-epochs",
         type=int,
         default=defaults.language_model_epochs,
         help="first train the embedding and Bi-LSTM to predict each token's neighbours in the training texts "
-        f"for this many epochs (default {defaults.language_model_epochs}; 0: skip)",
+        f"for this many epochs (default: {defaults.language_model_epochs}; 0: skip)",
     )
     parser.add_argument(
         "--split-seed",
@@ -406,31 +411,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--teacher-weight",
         type=float,
-        help=f"with --teachers: the teachers' share of each target, 0-1 (default {defaults.teacher_weight})",
+        help=f"with --teachers: the teachers' share of each target, 0-1 (default: {defaults.teacher_weight})",
     )
-    for name in (
-        "embedding_dropout",
-        "dropout",
-        "learning_rate",
-        "weight_decay",
-        "val_fraction",
-    ):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    fractions = {
+        "embedding_dropout": "share of embedding channels dropped in training (spatial dropout)",
+        "dropout": "dropout before the output layer",
+        "learning_rate": "AdamW's learning rate",
+        "weight_decay": "AdamW's weight decay",
+        "val_fraction": "share of the training file held out for validation and early stopping",
+    }
+    for name, meaning in fractions.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=meaning)
     parser.add_argument(
         "--pretrain-embeddings",
         action=argparse.BooleanOptionalAction,
         default=defaults.pretrain_embeddings,
         help="start the embedding from word2vec vectors trained on the training texts",
     )
-    parser.add_argument("--attention", choices=("additive", "dot"), default=defaults.attention)
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule)
+    parser.add_argument(
+        "--attention", choices=("additive", "dot"), default=defaults.attention, help="how attention scores tokens"
+    )
+    parser.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule, help="learning rate over the epochs"
+    )
     parser.add_argument(
         "--quantize-embeddings",
         action=argparse.BooleanOptionalAction,
         default=defaults.quantize_embeddings,
         help="store the embedding table as int8 with a scale per row (4x smaller bundle)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="tokenizer workers (processes for large files)")
+    parser.add_argument("--workers", type=int, default=2, help="tokenizer processes for large files, one JVM each")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
     parser.add_argument("--no-cache", action="store_true", help="tokenize again and cache nothing")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
