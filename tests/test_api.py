@@ -473,6 +473,20 @@ def test_invalid_settings_stop_the_server_with_one_line_that_names_each_and_keep
     assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
 
 
+def test_one_answer_lists_every_problem_of_a_batch(client: TestClient) -> None:
+    """Type and blank problems come from the schema, limits from the settings; a body with both kinds gets
+    them all at once instead of the limits only after the first round of fixes."""
+    texts = ["좋다"] * 66
+    texts[3], texts[10], texts[20] = "나" * 2001, 7, ""
+    response = client.post("/v1/predict/batch", json={"texts": texts})
+    assert response.status_code == 422
+    problems = {tuple(problem["loc"]): problem["msg"] for problem in response.json()["detail"]}
+    assert set(problems) == {("body", "texts"), ("body", "texts", 3), ("body", "texts", 10), ("body", "texts", 20)}
+    assert problems[("body", "texts")] == "batch has 66 texts; the limit is 64"
+    assert problems[("body", "texts", 3)] == "text has 2001 characters; the limit is 2000"
+    assert "valid string" in problems[("body", "texts", 10)] and "empty" in problems[("body", "texts", 20)]
+
+
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client.app.state.settings, "MAX_TEXT_CHARS", 10)
     monkeypatch.setattr(client.app.state.settings, "MAX_BATCH_TEXTS", 2)

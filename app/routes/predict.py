@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from app.deps import BatcherDep, ModelRefDep, PredictorDep, SettingsDep
 from app.middleware import add_access_log_fields
 from app.schemas import BatchPredictionOut, BatchPredictRequest, ErrorOut, PredictionOut, PredictRequest
 from app.settings import Settings
-
-router = APIRouter(prefix="/v1", tags=["predict"])
 
 ERRORS = {
     413: {"model": ErrorOut, "description": "Request body over MAX_BODY_BYTES"},
@@ -31,23 +31,56 @@ def _length_error(text: str, settings: Settings, loc: tuple[str | int, ...]) -> 
     }
 
 
-def check_text(text: str, settings: Settings) -> None:
-    """Enforce MAX_TEXT_CHARS (limits are settings, so they cannot live in the static schema)."""
-    if error := _length_error(text, settings, ("body", "text")):
-        raise RequestValidationError([error])
-
-
-def check_texts(texts: Sequence[str], settings: Settings) -> None:
-    """Enforce MAX_BATCH_TEXTS and MAX_TEXT_CHARS, reporting every offending text at once."""
+def limit_errors(body: object, settings: Settings) -> list[dict]:
+    """The MAX_BATCH_TEXTS and MAX_TEXT_CHARS problems of a request body as sent: limits are settings, so
+    they cannot live in the static schema. Values of the wrong type are left to the schema's errors."""
+    if not isinstance(body, dict):
+        return []
     errors = []
-    if len(texts) > settings.MAX_BATCH_TEXTS:
-        msg = f"batch has {len(texts)} texts; the limit is {settings.MAX_BATCH_TEXTS}"
-        errors.append({"type": "too_long", "loc": ("body", "texts"), "msg": msg})
-    for index, text in enumerate(texts):
-        if error := _length_error(text, settings, ("body", "texts", index)):
-            errors.append(error)
-    if errors:
+    if isinstance(text := body.get("text"), str) and (error := _length_error(text, settings, ("body", "text"))):
+        errors.append(error)
+    if isinstance(texts := body.get("texts"), list):
+        if len(texts) > settings.MAX_BATCH_TEXTS:
+            msg = f"batch has {len(texts)} texts; the limit is {settings.MAX_BATCH_TEXTS}"
+            errors.append({"type": "too_long", "loc": ("body", "texts"), "msg": msg})
+        for index, text in enumerate(texts):
+            if isinstance(text, str) and (error := _length_error(text, settings, ("body", "texts", index))):
+                errors.append(error)
+    return errors
+
+
+def check_limits(body: PredictRequest | BatchPredictRequest, settings: Settings) -> None:
+    """Refuse a schema-valid body over the limits, reporting every offending text at once."""
+    if errors := limit_errors(body.model_dump(), settings):
         raise RequestValidationError(errors)
+
+
+class LimitsCheckedRoute(APIRoute):
+    """A route whose body the schema refused also reports the body's limit problems, so that one answer
+    lists every problem (without this, a batch with a wrong type and a text over the limit needed two
+    rounds of fixing)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_limits_checked(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                reported = {tuple(problem["loc"]) for problem in error.errors()}
+                more = [
+                    problem
+                    for problem in limit_errors(error.body, request.app.state.settings)
+                    if problem["loc"] not in reported
+                ]
+                if not more:
+                    raise
+                raise RequestValidationError([*error.errors(), *more], body=error.body) from error
+
+        return with_limits_checked
+
+
+router = APIRouter(prefix="/v1", tags=["predict"], route_class=LimitsCheckedRoute)
 
 
 @router.post("/predict", summary="Classify one text", responses=ERRORS)
@@ -63,7 +96,7 @@ async def predict(
 
     Concurrent requests are answered together in micro-batches.
     """
-    check_text(body.text, settings)
+    check_limits(body, settings)
     prediction, batch_size = await batcher.submit(predictor, body.text)
     add_access_log_fields(request, texts=1, batch_size=batch_size)
     if settings.LOG_REQUEST_TEXT:
@@ -81,7 +114,7 @@ async def predict_batch(
     settings: SettingsDep,
 ) -> BatchPredictionOut:
     """One prediction per text, in request order."""
-    check_texts(body.texts, settings)
+    check_limits(body, settings)
     predictions = await batcher.run(predictor, body.texts)
     add_access_log_fields(request, texts=len(body.texts), batch_size=len(body.texts))
     if settings.LOG_REQUEST_TEXT:
