@@ -70,7 +70,11 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
         detail = f"no route for {request.method} {request.url.path}; see /docs for the API"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         allowed = (exc.headers or {}).get("Allow", "?")
+        methods = [method.strip() for method in allowed.split(",")]
+        if "GET" in methods and "HEAD" not in methods:  # HeadAsGetMiddleware answers HEAD wherever GET is allowed
+            allowed = ", ".join([*methods, "HEAD"])
         detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        return JSONResponse({"detail": detail}, status_code=405, headers={**(exc.headers or {}), "Allow": allowed})
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -305,7 +305,9 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.json() == {"detail": "no route for GET /v1/nope; see /docs for the API"}
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/v1/predict", "POST"), ("POST", "/healthz", "GET")])
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"), [("GET", "/v1/predict", "POST"), ("POST", "/healthz", "GET, HEAD")]
+)
 def test_wrong_method_is_json_405(client: TestClient, method: str, path: str, allowed: str) -> None:
     response = client.request(method, path)
     assert response.status_code == 405 and response.headers["allow"] == allowed
