@@ -54,7 +54,7 @@ def undecodable_body(cause: BaseException | None) -> str:
         return f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start})"
     if isinstance(cause, RecursionError):
         return "request body is not valid JSON: arrays or objects nested too deeply"
-    return f"request body is not valid JSON: {type(cause).__name__}"
+    return "request body could not be parsed as JSON"
 
 
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
