@@ -374,7 +374,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems"
     )
-    integers = {
+    numbers = {  # each option's type is its default's
         "max_len": "tokens the model reads per text; the rest get weight 0",
         "vocab_size": "most token forms in the vocabulary",
         "min_count": "fewest occurrences in the training texts for a form to enter the vocabulary",
@@ -385,9 +385,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "batch_size": "texts per training batch",
         "patience": "epochs without a better validation accuracy before stopping early",
         "seed": "seed of the weights, shuffling and (unless --split-seed) the validation split",
+        "embedding_dropout": "share of embedding channels dropped in training (spatial dropout)",
+        "dropout": "dropout before the output layer",
+        "learning_rate": "AdamW's learning rate",
+        "weight_decay": "AdamW's weight decay",
+        "val_fraction": "share of the training file held out for validation and early stopping",
     }
-    for name, meaning in integers.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name), help=meaning)
+    for name, meaning in numbers.items():
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default, help=meaning)
     parser.add_argument(
         "--language-model-epochs",
         type=int,
@@ -413,15 +419,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         help=f"with --teachers: the teachers' share of each target, 0-1 (default: {defaults.teacher_weight})",
     )
-    fractions = {
-        "embedding_dropout": "share of embedding channels dropped in training (spatial dropout)",
-        "dropout": "dropout before the output layer",
-        "learning_rate": "AdamW's learning rate",
-        "weight_decay": "AdamW's weight decay",
-        "val_fraction": "share of the training file held out for validation and early stopping",
-    }
-    for name, meaning in fractions.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=meaning)
     parser.add_argument(
         "--pretrain-embeddings",
         action=argparse.BooleanOptionalAction,
