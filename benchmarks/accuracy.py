@@ -169,7 +169,7 @@ def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
 
 
 def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
-    if args.recorded:  # runs made by `training.train` commands the README gives, summarised from their bundles
+    if args.recorded:  # runs made by `training.train` commands docs/performance.md gives, summarised from their bundles
         runs = {str(run["train_config"]["seed"]): run for run in map(summary, args.recorded)}
         return {
             "changed": changed_settings(runs),
