@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -42,11 +43,21 @@ def browser() -> Iterator:
         browser.close()
 
 
+def playwright_error() -> type[Exception]:
+    return pytest.importorskip("playwright.sync_api").Error
+
+
 def console_errors(page) -> list[str]:
     """The page's console errors from now on (a CSP violation is reported there)."""
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     return errors
+
+
+def painted_tokens(page) -> list[list]:
+    return page.eval_on_selector_all(
+        ".result .tok", "spans => spans.map(s => [+s.dataset.start, +s.dataset.end, +s.dataset.weight, s.textContent])"
+    )
 
 
 def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser, tmp_path: Path) -> None:
@@ -61,9 +72,7 @@ def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser,
     assert page.inner_text(".result .label") == expected["label"]
     for label, p in expected["probabilities"].items():
         assert page.inner_text(f'.prob[data-label="{label}"]') == f"{p * 100:.1f}%"
-    painted = page.eval_on_selector_all(
-        ".result .tok", "spans => spans.map(s => [+s.dataset.start, +s.dataset.end, +s.dataset.weight, s.textContent])"
-    )
+    painted = painted_tokens(page)
     by_span: dict[tuple[int, int], float] = {}
     for token in expected["tokens"]:
         key = (token["start"], token["end"])
@@ -73,9 +82,107 @@ def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser,
         assert shown == text[start:end]
         assert weight == pytest.approx(by_span[(start, end)], abs=1e-5)
     assert page.inner_text(".result .heat") == text  # the user's own text, every character kept
-    assert "attention" in page.get_attribute(".result .tok", "title")
+    assert "어텐션" in page.get_attribute(".result .tok", "title")  # the weight shows on hover
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_spans_after_an_emoji_land_on_their_tokens(server: RunningServer, browser) -> None:
+    """The API counts code points and JavaScript strings count UTF-16 units: an emoji must not shift the map."""
+    text = "😀😀 이 영화 정말 재미있어요 👍 𠀀 최고"
+    expected = httpx.post(f"{server.url}/v1/predict", json={"text": text}).json()
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.get_by_label("분석할 글").fill(text)  # the text box has a label, not only a placeholder
+    page.focus("#submit")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".result .tok")
+
+    painted = painted_tokens(page)
+    assert painted and all(shown == text[start:end] for start, end, _, shown in painted)
+    assert page.inner_text(".result .heat") == text
+    strongest = max(expected["tokens"], key=lambda token: token["attention"])
+    top = page.locator(".result .top li").first
+    assert top.locator("span").inner_text() == strongest["text"]
+    assert top.inner_text().endswith(f"{strongest['attention'] * 100:.1f}%")  # weights readable without a mouse
+    assert page.evaluate("document.activeElement.id") == "submit"  # focus stays where the user was
+    assert expected["label"] in page.inner_text("#status")  # the live status line announces the answer
+    page.close()
+
+
+def test_a_newer_request_wins_over_a_slower_older_one(server: RunningServer, browser) -> None:
+    first, second = "최악의 영화. 돈 아깝고 시간 아깝다", "이 영화 정말 재미있어요"
+    page = browser.new_page()
+    held: list = []
+    done: list[str] = []
+    page.on("requestfinished", lambda request: done.append(request.post_data or ""))
+    page.on("requestfailed", lambda request: done.append(request.post_data or ""))
+
+    def hold_the_first(route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered only after the newer request has been shown
+
+    page.route("**/v1/predict", hold_the_first)
+    page.goto(server.url + "/")
+    page.fill("#text", first)
+    page.click("#submit")
+    page.locator("#submit:has-text('분석 중')").wait_for()
+    page.fill("#text", second)
+    page.press("#text", "Control+Enter")
+    page.wait_for_selector(".result .tok")
+    assert page.inner_text(".result .heat") == second
+
+    with contextlib.suppress(playwright_error()):  # the page may have cancelled it already
+        held[0].continue_()
+    for _ in range(100):
+        if any(first in body for body in done):
+            break
+        page.wait_for_timeout(50)
+    assert any(first in body for body in done)
+    page.wait_for_timeout(300)  # a late answer would be painted by now
+    assert page.inner_text(".result .heat") == second
+    assert page.inner_text("#submit") == "분석하기"
+    page.close()
+
+
+def test_a_truncated_text_greys_out_what_the_model_did_not_read(server: RunningServer, browser) -> None:
+    text = "정말 좋아요 " * 40
+    expected = httpx.post(f"{server.url}/v1/predict", json={"text": text}).json()
+    max_len = httpx.get(f"{server.url}/v1/model").json()["max_len"]
+    assert expected["truncated"]
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.locator("#model-info:has-text('토크나이저')").wait_for()  # max_len is known before the first answer
+    page.fill("#text", text)
+    page.click("#submit")
+    page.wait_for_selector(".result .unread")
+    cut = expected["tokens"][max_len - 1]["end"]
+    assert page.inner_text(".result .unread") == text[cut:]
+    assert page.inner_text(".result .heat") == text
+    assert all(end <= cut for _, end, _, _ in painted_tokens(page))
+    assert f"{max_len}개" in page.inner_text(".result .flags")
+    page.close()
+
+
+def test_errors_name_the_line_and_an_unreachable_server(server: RunningServer, browser) -> None:
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.check('input[name="mode"][value="batch"]')
+    page.fill("#text", "좋아요\n\n" + "너무 길다 " * 100)  # the long text is the box's third line
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.inner_text("#error")
+    assert "422" in message and "3번째 줄" in message and str(LIMIT) in message
+
+    page.route("**/v1/predict", lambda route: route.abort())
+    page.check('input[name="mode"][value="single"]')
+    page.fill("#text", "재미있어요")
+    page.click("#submit")
+    page.locator("#error:has-text('서버에 연결할 수 없습니다')").wait_for()
+    assert page.query_selector(".result") is None
     page.close()
 
 
@@ -118,7 +225,7 @@ def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer,
     page.wait_for_selector(".result .tok")
     assert page.input_value("#text") == page.inner_text(".example >> nth=0")
     assert requested and all(url.startswith(server.url) for url in requested)
-    assert not [m for m in console if "Content Security Policy" in m], console  # the page works under its CSP
+    assert not console  # no CSP violation, no missing asset (the favicon included)
     page.close()
 
 
