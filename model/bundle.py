@@ -23,6 +23,7 @@ from model.layout import (
     REQUIRED_FILES,
     VOCAB_FILE,
     BundleError,
+    check_destination,
 )
 from model.network import PROBABILITIES
 from model.vocab import Vocabulary
@@ -136,7 +137,7 @@ def write_bundle(
     once the new one is complete (renamed aside, the new one renamed in, the old one removed).
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_destination(out)
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -13,6 +13,8 @@ Layout::
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE, MANIFEST_FILE = (
@@ -32,3 +34,22 @@ class BundleError(Exception):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def check_destination(out: Path) -> None:
+    """Refuse, before any work, a place a new bundle cannot go: a file, a directory of other files (replacing it
+    would delete them), or a parent the bundle cannot be written in. Nothing, an empty directory or an earlier
+    bundle is fine. Creates the missing parent directories, as writing would."""
+    if out.exists() and not out.is_dir():
+        raise BundleError(out, "is a file; give a directory for the bundle")
+    if out.is_dir() and not (out / MANIFEST_FILE).is_file() and any(out.iterdir()):
+        raise BundleError(
+            out,
+            "holds files but is not a bundle (no manifest.json), and writing would replace them; give a new "
+            "or empty directory, or an earlier bundle to replace",
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent))
+    except OSError as error:
+        raise BundleError(out, f"cannot be written ({error.strerror or error})") from None

@@ -31,6 +31,12 @@ class RegistryError(ValueError):
     """A version name or registry layout that cannot be used; the message says why."""
 
 
+def check_root(root: Path) -> None:
+    """A ROOT of versions must not itself be a bundle: the service would keep serving that bundle, not `current`."""
+    if (root / MANIFEST_FILE).is_file():
+        raise RegistryError(f"{root} is a bundle, not a ROOT of versions; publish to another directory")
+
+
 def check_version(version: str) -> str:
     """The version itself if it has the form write_bundle gives (date-time-sha), else RegistryError."""
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
@@ -115,6 +121,7 @@ def publish(bundle_dir: Path, root: Path, move: bool = False) -> str:
         version = check_version(manifest["version"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BundleError(bundle_dir / MANIFEST_FILE, f"cannot publish: no valid version ({error})") from None
+    check_root(root)
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     target = versions / version

@@ -138,6 +138,9 @@ def start_jvm() -> None:
             *options,
             classpath=[str(java), str(java / "bin"), str(java / "*")],
             convertStrings=True,  # konlpy's taggers expect Python strings back
+            # Ctrl-C raises KeyboardInterrupt in Python (JPype's default halts the process at once, so no
+            # `finally` runs: training could not say that it stopped, nor clean up).
+            interrupt=False,
         )
     except RuntimeError as error:  # the JVM says why on stderr; JPype only says that it failed
         _failed_jvm_start.append(f"the JVM did not start with options {options} (JVM_OPTIONS): {error}")

@@ -77,21 +77,24 @@ def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     return root
 
 
-def kill_training_mid_fit(args: list[str], cache: Path) -> None:
-    """Run `python -m training.train ARGS` and SIGKILL it once its second epoch has begun."""
+def kill_training_mid_fit(args: list[str], cache: Path, sig: int = signal.SIGKILL) -> tuple[int, str]:
+    """Run `python -m training.train ARGS`, send it `sig` once its second epoch has begun; (exit code, output)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     process = subprocess.Popen(
         [sys.executable, "-m", "training.train", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    seen: list[str] = []
     try:
         deadline = time.monotonic() + 240
         assert process.stdout is not None
         for line in process.stdout:  # Keras writes its epoch lines to stdout
+            seen.append(line)
             if "Epoch 2/" in line or time.monotonic() > deadline:
                 break
         assert process.poll() is None, "training ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+        process.send_signal(sig)
+        rest, _ = process.communicate(timeout=60)
+        return process.returncode, "".join(seen) + rest
     finally:
         process.kill()

@@ -6,6 +6,8 @@ import importlib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +132,12 @@ def write(path: Path, text: str) -> Path:
             ["--language-model-epochs", "-1"],
             "--language-model-epochs must be 0 or more, got -1",
         ),
+        (
+            "few.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n3\t최고\t1\n4\t최악\t0\n",
+            [],
+            "4 rows are too few to hold out 10% of every class for validation",
+        ),
     ],
 )
 def test_bad_training_data_stops_with_a_clear_message(
@@ -144,18 +152,45 @@ def test_bad_training_data_stops_with_a_clear_message(
     assert not out.exists()
 
 
-def test_killed_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tmp_path: Path) -> None:
-    import shutil
-
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_stopped_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tmp_path: Path, sig: int) -> None:
     out = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    kill_training_mid_fit(
+    code, output = kill_training_mid_fit(
         ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), "--epochs", "50", "--patience", "50"],
         tmp_path,
+        sig,
     )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")] == []
     Bundle.load(out)
+    if sig == signal.SIGINT:  # Python, not the JVM, gets Ctrl-C: the run says it stopped and exits 130
+        assert code == 130
+        assert f"interrupted: nothing was written to {out}" in output
+        assert "Traceback" not in output
+
+
+def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "mydocs"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("keep me", "utf-8")
+    a_file = write(tmp_path / "plain.txt", "keep me too")
+    a_bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+    train_file = str(FIXTURES / "nsmc_train_3k.tsv")
+    cases = [
+        (["--out", str(notes)], "holds files but is not a bundle"),
+        (["--out", str(a_file)], "is a file"),
+        (["--out", str(a_file / "sub")], "cannot be written"),
+        (["--publish", str(a_bundle)], "is a bundle, not a ROOT of versions"),
+    ]
+    for destination, message in cases:
+        result = run_cli("training.train", "--train", train_file, *destination, *SMALL, cache=tmp_path, timeout=120)
+        assert (result.returncode, message in result.stderr) == (2, True), result.stderr[-1500:]
+        assert "Traceback" not in result.stderr and "tokenize" not in result.stderr  # refused before the work
+    assert (notes / "notes.txt").read_text("utf-8") == "keep me"
+    assert a_file.read_text("utf-8") == "keep me too"
+    assert not (a_bundle / "versions").exists()
+    Bundle.load(a_bundle)
 
 
 def test_cosine_schedule_decays_over_the_planned_epochs_and_unknown_names_are_refused() -> None:

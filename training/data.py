@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pandas as pd
 
 SEPARATORS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
 JSON_LINES = {".jsonl", ".ndjson", ".json"}
+INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")  # "1.0": a spreadsheet's spelling of the label 1
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -27,16 +32,47 @@ class LabelledTexts:
         return {"file": self.path.name, "sha256": self.sha256, "rows": len(self.texts)}
 
 
+def _read_separated(path: Path, separator: str) -> pd.DataFrame:
+    """CSV quoting, as NSMC is read; but in a TSV, a text that spans lines can only come from a double quote
+    that opens a text and never closes, which joins the following rows into it. Such a file is read again with
+    quotes taken as ordinary characters, and the log says so."""
+    frame = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str)
+    if separator != "\t":
+        return frame
+    joined = frame.apply(lambda column: column.str.contains("\n", regex=False)).any(axis=1)
+    if not joined.any():
+        return frame
+    try:
+        literal = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str, quoting=csv.QUOTE_NONE)
+    except pd.errors.ParserError:
+        return frame  # the quotes were deliberate: texts with tabs or line breaks inside quotes
+    log.warning(
+        "%s: a double quote without a closing one joined lines of the file into %d text(s), first at data row %d; "
+        "read again with quotes as ordinary characters: %s rows instead of %s",
+        path,
+        int(joined.sum()),
+        int(joined.to_numpy().argmax()) + 1,
+        f"{len(literal):,}",
+        f"{len(frame):,}",
+    )
+    return literal
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in JSON_LINES:
-            return pd.read_json(path, lines=True, dtype=False)
+            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
         if suffix in SEPARATORS:
-            return pd.read_csv(path, sep=SEPARATORS[suffix], keep_default_na=False, dtype=str)
+            return _read_separated(path, SEPARATORS[suffix])
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: the file is not UTF-8 ({error.reason} at byte {error.start}); save it as UTF-8, for example "
+            f"with `iconv -f cp949 -t utf-8 {path.name} > utf8-{path.name}` for a Korean Windows file"
+        ) from None
+    except (ValueError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({error})") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
 
@@ -46,8 +82,11 @@ def _label_text(value: object) -> str | None:
         return None
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else None
-    if isinstance(value, (int, str)):
-        return str(value).strip()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return text[: text.index(".")] if INTEGRAL_FLOAT.fullmatch(text) else text
     return None
 
 

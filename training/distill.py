@@ -72,7 +72,7 @@ def teacher_probabilities(
     for bundle in teachers:
         with native_output_logged():  # a first masked-LSTM call prints a oneDNN notice to fd 2
             predictor = Predictor(bundle, tokenizer_workers=workers)
-        tokens = tokenize_cached(data.texts, data.sha256, predictor.tokenizer, cache_dir, log, f"for {bundle.path}")
+        tokens = tokenize_cached(data.texts, predictor.tokenizer, cache_dir, log, f"for {bundle.path}")
         answers = predictor.predict_encoded([predictor.encode(tokens[i]) for i in rows])
         summed += np.array([[answer.probabilities[label] for label in labels] for answer in answers])
         log.info("teacher %s: answered %s training texts", bundle.path, f"{len(rows):,}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import functools
 import html
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib import font_manager  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg  # noqa: E402
 from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: E402
@@ -30,6 +28,7 @@ from model.native_log import native_output_logged  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from model.tokenizer import has_visible_text  # noqa: E402
 from training.progress import cli_logger  # noqa: E402
+from training.reports import korean_font  # noqa: E402
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "model" / "default"
 LOW, HIGH = (255, 255, 255), (253, 141, 60)  # white to orange: black text stays readable on both ends
@@ -162,32 +161,6 @@ def render_terminal(explanation: Explanation, coloured: bool = True) -> str:
         cut = "dim tokens were" if coloured else "tokens past the last one listed were"
         lines.append(f"note: the text is longer than the model reads; {cut} cut off")
     return "\n".join(lines)
-
-
-@functools.cache
-def korean_font() -> str | None:
-    """Register a Hangul font with matplotlib and return its family name, or None when there is none.
-
-    koreanize-matplotlib (a requirement) ships NanumGothic in its wheel; only the font file is used, since
-    importing the package rewrites matplotlib's global settings. Failing that, a system Nanum font
-    (Debian's fonts-nanum) or Noto CJK font that matplotlib already found.
-    """
-    candidates = []
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    if spec is not None and spec.submodule_search_locations:
-        shipped = Path(spec.submodule_search_locations[0]) / "fonts"
-        for weight in sorted(shipped.glob("NanumGothic?*.ttf")):  # bold and friends, for bold titles
-            font_manager.fontManager.addfont(str(weight))
-        candidates.append(shipped / "NanumGothic.ttf")
-    system = [
-        f for f in font_manager.fontManager.ttflist if f.name.startswith(("Nanum", "Noto Sans CJK", "Noto Sans KR"))
-    ]
-    candidates += [Path(f.fname) for f in sorted(system, key=lambda f: (f.name != "NanumGothic", f.weight != 400))]
-    for path in candidates:
-        if path.is_file():
-            font_manager.fontManager.addfont(str(path))
-            return FontProperties(fname=str(path)).get_name()
-    return None
 
 
 def write_png(explanation: Explanation, path: Path) -> Path:
@@ -374,14 +347,18 @@ def main(argv: list[str] | None = None) -> int:
     terminal = sys.stdout.isatty() and not os.environ.get("NO_COLOR")  # https://no-color.org
     coloured = args.color == "always" or (args.color == "auto" and terminal)
     sys.stdout.write(render_terminal(explanation, coloured) + "\n")
-    if args.png:
-        if korean_font() is None:
-            log.warning("no Korean font found (install koreanize-matplotlib or fonts-nanum): Hangul will be boxes")
-        log.info("PNG written to %s", write_png(explanation, args.png))
-    if args.html:
-        args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(render_html(explanation), "utf-8")
-        log.info("HTML written to %s", args.html)
+    try:
+        if args.png:
+            if korean_font() is None:
+                log.warning("no Korean font found (install koreanize-matplotlib or fonts-nanum): Hangul will be boxes")
+            log.info("PNG written to %s", write_png(explanation, args.png))
+        if args.html:
+            args.html.parent.mkdir(parents=True, exist_ok=True)
+            args.html.write_text(render_html(explanation), "utf-8")
+            log.info("HTML written to %s", args.html)
+    except OSError as error:
+        log.error("error: cannot write %s: %s", error.filename or "the output", error.strerror or error)
+        return 1
     return 0
 
 

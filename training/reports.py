@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 
 
+@functools.cache
+def korean_font() -> str | None:
+    """Register a Hangul font with matplotlib and return its family name, or None when there is none.
+
+    koreanize-matplotlib (a requirement) ships NanumGothic in its wheel; only the font file is used, since
+    importing the package rewrites matplotlib's global settings. Failing that, a system Nanum font
+    (Debian's fonts-nanum) or Noto CJK font that matplotlib already found.
+    """
+    candidates = []
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is not None and spec.submodule_search_locations:
+        shipped = Path(spec.submodule_search_locations[0]) / "fonts"
+        for weight in sorted(shipped.glob("NanumGothic?*.ttf")):  # bold and friends, for bold titles
+            font_manager.fontManager.addfont(str(weight))
+        candidates.append(shipped / "NanumGothic.ttf")
+    system = [
+        f for f in font_manager.fontManager.ttflist if f.name.startswith(("Nanum", "Noto Sans CJK", "Noto Sans KR"))
+    ]
+    candidates += [Path(f.fname) for f in sorted(system, key=lambda f: (f.name != "NanumGothic", f.weight != 400))]
+    for path in candidates:
+        if path.is_file():
+            font_manager.fontManager.addfont(str(path))
+            return FontProperties(fname=str(path)).get_name()
+    return None
+
+
+@contextmanager
+def hangul_capable() -> Iterator[None]:
+    """Figures drawn inside use the Hangul font, if any, so Korean label names are not drawn as boxes."""
+    korean = korean_font()
+    with plt.rc_context({"font.family": [korean, "DejaVu Sans"]} if korean else {}):
+        yield
+
+
+@hangul_capable()
 def plot_learning_curve(history: dict[str, list[float]], path: Path, distilled: bool = False) -> Path:
     """Loss and accuracy per epoch, training against validation.
 
@@ -35,6 +76,7 @@ def plot_learning_curve(history: dict[str, list[float]], path: Path, distilled: 
     return path
 
 
+@hangul_capable()
 def plot_confusion_matrix(report: dict, path: Path, title: str = "confusion matrix") -> Path:
     """Counts with row-normalised colour (rows: true label, columns: predicted)."""
     labels, matrix = report["labels"], report["confusion_matrix"]

@@ -23,8 +23,13 @@ PROCESS_POOL_MIN_TEXTS = 20_000  # below this, starting a JVM per process costs 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attnclf" / "tokens"
 
 
-def cache_key(data_sha256: str, tokenizer: MorphTokenizer) -> str:
-    config = json.dumps({"data": data_sha256, "tokenizer": tokenizer.config(), "v": 1}, sort_keys=True)
+def cache_key(texts: list[str], tokenizer: MorphTokenizer) -> str:
+    """Keyed by the texts themselves, not their file: one file read with another text column has other texts."""
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = text.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little") + encoded)
+    config = json.dumps({"texts": digest.hexdigest(), "tokenizer": tokenizer.config(), "v": 2}, sort_keys=True)
     return hashlib.sha256(config.encode()).hexdigest()[:32]
 
 
@@ -80,14 +85,13 @@ def tokenize_in_processes(
 
 def tokenize_cached(
     texts: list[str],
-    data_sha256: str,
     tokenizer: MorphTokenizer,
     cache_dir: Path | None,
     logger: logging.Logger,
     what: str,
 ) -> list[list[Token]]:
-    """Tokens for every text, read from `cache_dir` when this data was tokenized the same way before."""
-    path = cache_dir / f"{cache_key(data_sha256, tokenizer)}.json.gz" if cache_dir else None
+    """Tokens for every text, read from `cache_dir` when these texts were tokenized the same way before."""
+    path = cache_dir / f"{cache_key(texts, tokenizer)}.json.gz" if cache_dir else None
     if path is not None and path.is_file():
         rows = json.loads(gzip.decompress(path.read_bytes()))
         if len(rows) == len(texts):

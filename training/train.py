@@ -24,11 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.bundle import Bundle, BundleConfig, write_bundle
+from model.bundle import Bundle, BundleConfig, BundleError, check_destination, write_bundle
 from model.native_log import native_output_logged
 from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
-from model.registry import VERSIONS, RegistryError, publish
+from model.registry import VERSIONS, RegistryError, check_root, publish
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
 from model.vocab import PAD_ID, Vocabulary
 from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values, split_seed
@@ -193,6 +193,7 @@ def train(
     """Run the whole pipeline and write the bundle at `out`; returns the metrics written."""
     log = cli_logger("training", quiet)
     interactive = not quiet and sys.stderr.isatty()  # progress bars only on a terminal
+    check_destination(Path(out))
     started = time.perf_counter()
     timings: dict[str, float] = {}
     keras.utils.set_random_seed(config.seed)
@@ -205,22 +206,31 @@ def train(
         unknown = sorted(set(test_data.labels) - set(values))
         if unknown:
             raise DataError(f"{test_data.path}: labels {unknown} do not occur in the training data {values}")
-    log.info("data: %s training rows, %d classes %s", f"{len(train_data.texts):,}", len(labels), labels)
+    classes = ", ".join(value if value == name else f"{value} → {name}" for value, name in zip(values, labels))
+    log.info("data: %s training rows, %d classes: %s", f"{len(train_data.texts):,}", len(labels), classes)
     teachers = load_teachers([Path(t) for t in config.teachers], train_data, labels, asdict(config))
 
     tokenizer = MorphTokenizer(config.tokenizer, config.tokenizer_options, workers=workers)
     stage = time.perf_counter()
-    tokens = tokenize_cached(train_data.texts, train_data.sha256, tokenizer, cache_dir, log, "training data")
+    tokens = tokenize_cached(train_data.texts, tokenizer, cache_dir, log, "training data")
     test_tokens = (
-        tokenize_cached(test_data.texts, test_data.sha256, tokenizer, cache_dir, log, "test data")
-        if test_data is not None
-        else None
+        tokenize_cached(test_data.texts, tokenizer, cache_dir, log, "test data") if test_data is not None else None
     )
     timings["tokenize_s"] = time.perf_counter() - stage
 
     y = np.array([labels.index(to_name[v]) for v in train_data.labels], dtype=np.int32)
     train_rows, val_rows = stratified_split(y, config.val_fraction, split_seed(asdict(config)))
-    train_rows = np.array([i for i in train_rows if tokens[i]])  # empty documents teach nothing
+    if not len(val_rows):
+        raise DataError(
+            f"{train_data.path}: {len(y)} rows are too few to hold out {config.val_fraction:.0%} of every class for "
+            "validation; give more rows or a larger --val-fraction"
+        )
+    empty = [i for i in train_rows if not tokens[i]]
+    if empty:  # nothing to read, so nothing to learn from
+        log.info(
+            "left out %d training row(s) with no tokens (empty text), first at data row %d", len(empty), empty[0] + 1
+        )
+        train_rows = np.array([i for i in train_rows if tokens[i]])
     vocab = Vocabulary.build(
         ([t.form for t in tokens[i]] for i in train_rows), min_count=config.min_count, max_size=config.vocab_size
     )
@@ -280,7 +290,7 @@ def train(
     )
     val_data = bucketed_batches(ids_of(val_rows), val_targets, config.batch_size * 2, config.max_len, None)
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=1
+        monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=int(not quiet)
     )
     log.info("fit: up to %d epochs, %s batches per epoch", config.epochs, f"{len(fit_data):,}")
     stage = time.perf_counter()
@@ -291,7 +301,7 @@ def train(
             epochs=config.epochs,
             callbacks=[FirstStepNativeOutputLogged(first_step), stopper],
             shuffle=False,  # bucketed_batches shuffles itself
-            verbose=1 if interactive else 2,
+            verbose=1 if interactive else 0 if quiet else 2,
         ).history
     timings["fit_s"] = time.perf_counter() - stage
     timings["epochs_run"] = len(history["loss"])
@@ -473,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.publish / VERSIONS / f".incoming-{uuid.uuid4().hex[:8]}"
     try:
         config = config_from_args(args)
+        if args.publish is not None:
+            check_root(args.publish)
         log.info("reading %s", args.train)
         train_data = read_labelled(args.train, args.text_column, args.label_column)
         test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
@@ -489,9 +501,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.publish is not None:
             version = publish(out, args.publish, move=args.out is None)
             log.info("published version %s; %s now points at it", version, args.publish / "current")
-    except (DataError, TokenizerError, RegistryError) as error:
+    except (DataError, TokenizerError, RegistryError, BundleError) as error:
         log.error("error: %s", error)
         return 2
+    except OSError as error:
+        log.error("error: could not write the bundle: %s", error)
+        return 1
     except KeyboardInterrupt:
         log.error("interrupted: nothing was written to %s", args.publish or args.out)
         return 130

@@ -1,0 +1,86 @@
+"""Reading users' data files, the token cache, and the report pictures, on real files and the real tokenizer."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+
+from model.tokenizer import MorphTokenizer
+from training.data import DataError, read_labelled
+from training.reports import plot_confusion_matrix, plot_learning_curve
+from training.tokens import tokenize_cached
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding)
+    return path
+
+
+def test_an_unpaired_quote_in_a_tsv_does_not_join_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = ['"최고의 배우 연기', "그냥 그래요", "지루했다", '"인생 영화" 강추합니다']
+    path = write(
+        tmp_path / "quotes.tsv", "document\tlabel\n" + "".join(f"{row}\t{i % 2}\n" for i, row in enumerate(rows))
+    )
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        data = read_labelled(path)
+    assert data.texts == rows  # every row its own text, quotes kept as written
+    assert data.labels == ["0", "1", "0", "1"]
+    assert "double quote without a closing one" in caplog.text and "data row 1" in caplog.text
+
+
+def test_quoted_tsv_fields_are_still_read_as_csv_quoting_when_the_quotes_pair_up(tmp_path: Path) -> None:
+    path = write(tmp_path / "paired.tsv", 'document\tlabel\n"좋다\t정말"\t1\n싫다\t0\n')
+    assert read_labelled(path).texts == ["좋다\t정말", "싫다"]  # NSMC's own reading: CSV quoting
+
+
+def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -> None:
+    path = write(tmp_path / "floats.csv", "document,label\n좋다,1\n최고,1.0\n싫다,0.0\n별로, 0 \n")
+    assert read_labelled(path).labels == ["1", "1", "0", "0"]
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_a_hint(tmp_path: Path) -> None:
+    path = write(tmp_path / "excel.tsv", "document\tlabel\n정말 좋다\t1\n", encoding="cp949")
+    with pytest.raises(DataError, match=r"not UTF-8 .*iconv -f cp949 -t utf-8"):
+        read_labelled(path)
+
+
+def test_jsonl_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "notepad.jsonl", '\ufeff{"document": "좋다", "label": "pos"}\n{"document": "싫다", "label": "neg"}\n'
+    )
+    assert read_labelled(path).texts == ["좋다", "싫다"]
+
+
+def test_the_token_cache_is_keyed_by_the_texts_not_the_file(tmp_path: Path) -> None:
+    """One file read with another --text-column has other texts: they must be tokenized, not read from cache."""
+    tokenizer = MorphTokenizer("okt", workers=1)
+    log = logging.getLogger("test.tokens")
+    reviews, summaries = ["배우 연기가 정말 좋았다", "지루했다"], ["좋음", "나쁨"]
+    assert [t.text for t in tokenize_cached(reviews, tokenizer, tmp_path, log, "reviews")[0]] == [
+        "배우",
+        "연기",
+        "가",
+        "정말",
+        "좋았다",
+    ]
+    tokens = tokenize_cached(summaries, tokenizer, tmp_path, log, "summaries")
+    assert [[t.text for t in row] for row in tokens] == [["좋음"], ["나쁨"]]
+    assert len(list(tmp_path.glob("*.json.gz"))) == 2
+    again = tokenize_cached(reviews, tokenizer, tmp_path, log, "reviews")  # from the cache this time
+    assert [t.text for t in again[1]] == ["지루했다"]
+
+
+def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:
+    report = {
+        "labels": ["부정", "중립", "긍정"],
+        "confusion_matrix": [[5, 1, 0], [1, 4, 1], [0, 2, 6]],
+        "accuracy": 0.75,
+    }
+    history = {"loss": [0.9, 0.7], "val_loss": [0.8, 0.75], "accuracy": [0.5, 0.6], "val_accuracy": [0.55, 0.6]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for each box it draws
+        assert plot_confusion_matrix(report, tmp_path / "confusion.png").stat().st_size > 5_000
+        assert plot_learning_curve(history, tmp_path / "curve.png").stat().st_size > 5_000
