@@ -84,3 +84,8 @@ def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:
         warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for each box it draws
         assert plot_confusion_matrix(report, tmp_path / "confusion.png").stat().st_size > 5_000
         assert plot_learning_curve(history, tmp_path / "curve.png").stat().st_size > 5_000
+
+
+def test_a_directory_given_as_the_data_file_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is a directory; give the data file"):
+        read_labelled(tmp_path)

@@ -123,3 +123,24 @@ def test_missing_bundle_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot load the model bundle" in result.stderr and "nowhere" in result.stderr
     assert "--bundle" in result.stderr and not result.stdout
+
+
+def run_explain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "training.explain", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_published_root_is_explained_with_its_current_version(published_root: Path) -> None:
+    result = run_explain("--bundle", str(published_root), "정말 재미있는 영화", "--color", "never")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "재미있는" in result.stdout
+
+
+def test_an_unwritable_output_is_one_error_line(tiny_bundle: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", "utf-8")
+    result = run_explain("--bundle", str(tiny_bundle), "영화", "--color", "never", "--png", str(blocker / "x.png"))
+    assert result.returncode == 1
+    assert "error: cannot write" in result.stderr and str(blocker) in result.stderr
+    assert "Traceback" not in result.stderr

@@ -94,6 +94,8 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
     """Read a file and check it: it exists, has rows, has both columns, text values are strings
     and every row has a label. Raises `DataError` naming the file and the problem."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the data file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     frame = _read_frame(path)

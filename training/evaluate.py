@@ -15,6 +15,7 @@ from pathlib import Path
 from model.bundle import BundleError
 from model.native_log import native_output_logged
 from model.predictor import Encoded, Predictor
+from model.registry import RegistryError, resolve
 from training.data import DataError, LabelledTexts, read_labelled
 from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate", description=__doc__.split("\n")[0], formatter_class=HelpWithDefaults
     )
-    parser.add_argument("--bundle", required=True, type=Path, help="bundle directory")
+    parser.add_argument(
+        "--bundle", required=True, type=Path, help="bundle directory, or a ROOT of published versions (its current one)"
+    )
     parser.add_argument("--data", required=True, type=Path, help="labelled .tsv/.txt, .csv or .jsonl file")
     parser.add_argument("--text-column", default="document", help="column holding the texts")
     parser.add_argument(
@@ -78,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         data = read_labelled(args.data, args.text_column, args.label_column)
         log.info("loading bundle %s", args.bundle)
         with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
-            predictor = Predictor.load(args.bundle, tokenizer_workers=args.workers)
+            predictor = Predictor.load(resolve(args.bundle), tokenizer_workers=args.workers)
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)
-    except (DataError, BundleError) as error:
+    except (DataError, BundleError, RegistryError) as error:
         log.error("error: %s", error)
         return 2
     report["bundle_version"] = predictor.version

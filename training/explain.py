@@ -26,6 +26,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from model.bundle import BundleError  # noqa: E402
 from model.native_log import native_output_logged  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
+from model.registry import RegistryError, resolve  # noqa: E402
 from model.tokenizer import has_visible_text  # noqa: E402
 from training.progress import cli_logger  # noqa: E402
 from training.reports import korean_font  # noqa: E402
@@ -321,7 +322,12 @@ def render_html(explanation: Explanation) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.explain", description=__doc__.split("\n")[0])
     parser.add_argument("text", help="the text to explain")
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="bundle directory (default: model/default)")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=DEFAULT_BUNDLE,
+        help="bundle directory, or a ROOT of published versions (default: model/default)",
+    )
     parser.add_argument("--png", type=Path, help="also write the highlighted text as a PNG here")
     parser.add_argument("--html", type=Path, help="also write the highlighted text as a standalone HTML page here")
     parser.add_argument(
@@ -336,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     log = cli_logger("explain")
     try:
         with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
-            predictor = Predictor.load(args.bundle, tokenizer_workers=1)
-    except BundleError as error:
+            predictor = Predictor.load(resolve(args.bundle), tokenizer_workers=1)
+    except (BundleError, RegistryError) as error:
         log.error(
             "error: cannot load the model bundle: %s (train one with python -m training.train, or pass --bundle DIR)",
             error,
