@@ -178,7 +178,8 @@ class MicroBatcher:
                 for job, prediction in zip(group, predictions, strict=True):
                     if not job.future.done():
                         job.future.set_result(Batched(prediction, len(group)))
-        finally:
+        finally:  # whatever stopped this batch (a failing on_batch, cancellation), no caller waits forever
+            _fail(jobs, BatcherClosed("the micro-batch stopped before answering"))
             self._slots.release()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -26,6 +27,7 @@ from app.settings import Settings, get_settings
 from model import registry
 from model.bundle import BundleError
 from model.native_log import native_output_logged
+from model.tokenizer import TokenizerError
 
 log = logging.getLogger("app")
 
@@ -55,49 +57,53 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         with native_output_logged():
             predictor = await run_in_threadpool(load_predictor, registry.resolve(settings.MODEL_DIR), settings)
-    except BundleError as error:
+    except (BundleError, TokenizerError) as error:
         log.error("cannot load the model bundle: %s", error)
         raise
     reclaim_signals()
     batcher = MicroBatcher.from_settings(settings, on_batch=metrics.batch_size.observe)
     batcher.start()
-    app.state.predictor, app.state.batcher = predictor, batcher
-    metrics.set_model(predictor.version)
-    log.info(
-        "model loaded",
-        extra={
-            "fields": {
-                "model_dir": str(settings.MODEL_DIR),
-                "version": predictor.version,
-                "labels": predictor.labels,
-                "load_s": round(time.perf_counter() - started, 2),
-            }
-        },
-    )
-    watch = start_model_watch(app.state.reloader, settings)
+    watch = None
     try:
+        app.state.predictor, app.state.batcher = predictor, batcher
+        metrics.set_model(predictor.version)
+        log.info(
+            "model loaded",
+            extra={
+                "fields": {
+                    "model_dir": str(settings.MODEL_DIR),
+                    "version": predictor.version,
+                    "labels": predictor.labels,
+                    "load_s": round(time.perf_counter() - started, 2),
+                }
+            },
+        )
+        watch = start_model_watch(app.state.reloader, settings, predictor.version)
         yield
     finally:
         if watch is not None:
             watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+        await app.state.reloader.close()
         app.state.predictor = app.state.batcher = None
         await batcher.stop()
         log.info("model worker stopped")
 
 
-def start_model_watch(reloader: ModelReloader, settings: Settings) -> asyncio.Task[None] | None:
+def start_model_watch(reloader: ModelReloader, settings: Settings, serving: str) -> asyncio.Task[None] | None:
     """With MODEL_WATCH_SECONDS set and MODEL_DIR a ROOT of versions, reload whenever ROOT/current changes."""
     if settings.MODEL_WATCH_SECONDS <= 0:
         return None
     if not registry.is_registry(settings.MODEL_DIR):
         log.warning("MODEL_WATCH_SECONDS is set but MODEL_DIR is a single bundle, not a ROOT: nothing to watch")
         return None
-    watcher = CurrentWatcher(reloader, settings.MODEL_DIR, settings.MODEL_WATCH_SECONDS)
+    watcher = CurrentWatcher(reloader, settings.MODEL_DIR, settings.MODEL_WATCH_SECONDS, serving)
     return asyncio.create_task(watcher.run(), name="model-watch")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing is loaded until the lifespan starts (so importing this module is cheap)."""
+    """Build the app; no model is loaded until the lifespan starts (tests build apps with their own settings)."""
     settings = settings or get_settings()
     app = FastAPI(
         title="attnclf",

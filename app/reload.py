@@ -8,6 +8,8 @@ A candidate that fails any check is dropped and the running model keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import math
 from dataclasses import dataclass
@@ -47,6 +49,21 @@ def warm_up(predictor: Predictor) -> None:
             raise BundleError(predictor.bundle.path, f"warm-up answered unknown label {prediction.label!r}")
 
 
+REPLACED_MODEL_GRACE_S = 2.0  # requests in flight on a replaced model finish well within this
+
+
+def reclaim_memory() -> None:
+    """Let the garbage collector free replaced and refused models (blocking: call it off the event loop).
+
+    `Predictor.warm_up` freezes every object loaded so far out of the collector's sight, the candidate's
+    included, and Keras models are full of reference cycles: a model dropped after a reload would stay in
+    memory for good. So unfreeze, collect, and freeze again what is still alive.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def load_predictor(path: Path, settings: Settings) -> Predictor:
     """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop).
 
@@ -84,12 +101,16 @@ class ReloadResult:
 class ModelReloader:
     """Runs one reload at a time against `state` (the app's state) and remembers the last result."""
 
-    def __init__(self, state: Any, settings: Settings, metrics: Metrics):
+    def __init__(
+        self, state: Any, settings: Settings, metrics: Metrics, reclaim_after_s: float = REPLACED_MODEL_GRACE_S
+    ):
         self.state = state
         self.settings = settings
         self.metrics = metrics
+        self.reclaim_after_s = reclaim_after_s
         self.last: ReloadResult | None = None
         self._lock = asyncio.Lock()
+        self._reclaim: asyncio.Task[None] | None = None
 
     def bundle_path(self, version: str | None) -> Path:
         """Where the requested version lives; RegistryError for a version that is not published here."""
@@ -114,16 +135,35 @@ class ModelReloader:
             except (registry.RegistryError, BundleError) as error:
                 raise self._refuse(422, version, running, str(error)) from None
             try:
-                candidate = await run_in_threadpool(load_predictor, path, self.settings)
-            except Exception as error:  # a bad bundle raises BundleError, but anything must leave the old model
-                reason = str(error) if isinstance(error, BundleError) else f"{type(error).__name__}: {error}"
-                raise self._refuse(409, version, running, reason) from None
-            if set(candidate.labels) != set(running.labels):
-                reason = f"{path}: labels {candidate.labels} differ from the serving model's {running.labels}"
-                raise self._refuse(409, version, running, reason)
-            self.state.predictor = candidate
-            self.metrics.set_model(candidate.version)
-            return self._record(ReloadResult(_now(), True, version, candidate.version))
+                try:
+                    candidate = await run_in_threadpool(load_predictor, path, self.settings)
+                except Exception as error:  # a bad bundle raises BundleError, but anything must leave the old model
+                    reason = str(error) if isinstance(error, BundleError) else f"{type(error).__name__}: {error}"
+                    raise self._refuse(409, version, running, reason) from None
+                if set(candidate.labels) != set(running.labels):
+                    reason = f"{path}: labels {candidate.labels} differ from the serving model's {running.labels}"
+                    raise self._refuse(409, version, running, reason)
+                self.state.predictor = candidate
+                self.metrics.set_model(candidate.version)
+                return self._record(ReloadResult(_now(), True, version, candidate.version))
+            finally:  # the replaced model, or a refused candidate, is no longer needed
+                self._reclaim_later()
+
+    def _reclaim_later(self) -> None:
+        if self._reclaim is not None:
+            self._reclaim.cancel()
+        self._reclaim = asyncio.create_task(self._reclaim_after_grace(), name="reclaim-replaced-model")
+
+    async def _reclaim_after_grace(self) -> None:
+        await asyncio.sleep(self.reclaim_after_s)
+        await run_in_threadpool(reclaim_memory)
+
+    async def close(self) -> None:
+        """Cancel a pending reclaim (the service is stopping: the process frees everything anyway)."""
+        if self._reclaim is not None:
+            self._reclaim.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reclaim
 
     def _refuse(self, status: int, version: str | None, running: Predictor, reason: str) -> ReloadRefused:
         self._record(ReloadResult(_now(), False, version, running.version, reason))
@@ -149,12 +189,14 @@ class CurrentWatcher:
     and not tried again until `current` changes; a reload refused for a passing reason is retried.
     """
 
-    def __init__(self, reloader: ModelReloader, root: Path, interval_s: float):
+    def __init__(self, reloader: ModelReloader, root: Path, interval_s: float, serving: str | None = None):
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
         self.reloader = reloader
         self.root = root
         self.interval_s = interval_s
+        # The version loaded at startup: one published while it loaded is a change the watch must act on.
+        self.serving = serving
 
     def _current(self) -> str | None:
         try:
@@ -164,7 +206,7 @@ class CurrentWatcher:
             return None
 
     async def run(self) -> None:
-        seen = self._current()
+        seen = self.serving or self._current()
         while True:
             await asyncio.sleep(self.interval_s)
             current = self._current()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from app.main import create_app
 from app.reload import CurrentWatcher, ReloadRefused
 from app.routes.page import PAGE_CSP
 from app.settings import Settings
+from model.predictor import Predictor
 from model.registry import point_current
 from tests.registry_helpers import add_version, copy_root
 
@@ -115,6 +117,30 @@ def test_reload_swaps_the_model_and_rollback_restores_it(client: TestClient, roo
     assert reload(client, first).json()["version"] == first  # rollback
     assert served_version(client) == first
     assert reload(client).json()["version"] == first  # no version: whatever `current` names
+
+
+def test_a_replaced_or_refused_model_is_freed(client: TestClient, root: tuple[Path, list[str]]) -> None:
+    """Loading freezes every object out of the collector's sight; a reload must give the old model back."""
+    first, second = root[1]
+    assert reload(client, first).status_code == 200
+    replaced = weakref.ref(client.app.state.predictor.bundle.model)  # Keras models are full of reference cycles
+    assert reload(client, second).status_code == 200
+    wait_for(lambda: replaced() is None, within_s=30)
+
+    loaded: list[weakref.ref] = []
+    original = Predictor.__init__
+
+    def remember(predictor: Predictor, bundle, **options) -> None:
+        original(predictor, bundle, **options)
+        loaded.append(weakref.ref(bundle.model))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Predictor, "__init__", remember)
+        assert reload(client, RELABELLED).status_code == 409  # loaded and warmed up, then refused
+    assert len(loaded) == 1
+    wait_for(lambda: loaded[0]() is None, within_s=30)
+    assert served_version(client) == second
+    assert reload(client, first).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -241,6 +267,23 @@ class ScriptedReloader:
         outcome = self.outcomes.pop(0)
         if outcome is not None:
             raise outcome
+
+
+def test_model_watch_acts_on_a_version_published_while_the_service_was_loading(
+    published_root: Path, tmp_path: Path
+) -> None:
+    root, (first, second) = copy_root(published_root, tmp_path / "models", current=1)  # `current` moved on
+    reloader = ScriptedReloader(None)
+
+    async def scenario() -> None:
+        watch = asyncio.create_task(CurrentWatcher(reloader, root, interval_s=0.01, serving=first).run())  # type: ignore[arg-type]
+        deadline = time.monotonic() + 10
+        while not reloader.calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        watch.cancel()
+
+    asyncio.run(scenario())
+    assert reloader.calls == [second]
 
 
 def test_model_watch_retries_a_passing_refusal_and_outlives_an_unexpected_error(

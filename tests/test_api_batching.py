@@ -115,6 +115,22 @@ def test_a_failing_batch_reaches_every_caller_and_the_worker_goes_on() -> None:
     assert after == "fine" and running
 
 
+def test_callers_are_answered_even_when_the_batch_hook_fails() -> None:
+    def broken_hook(size: int) -> None:
+        raise RuntimeError("metrics backend down")
+
+    async def scenario() -> list:
+        batcher = MicroBatcher(32, 0.005, on_batch=broken_hook)
+        batcher.start()
+        async with asyncio.timeout(10):  # before the fix these callers waited forever
+            outcomes = await asyncio.gather(*(batcher.submit(Recorder(), t) for t in "ab"), return_exceptions=True)
+        await batcher.stop()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, BatcherClosed) and "stopped before answering" in str(o) for o in outcomes)
+
+
 def test_a_caller_that_went_away_is_not_predicted() -> None:
     async def scenario() -> Recorder:
         model, batcher = Recorder(call_s=0.1), await started(max_wait_s=0.05)

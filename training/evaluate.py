@@ -16,6 +16,7 @@ from model.bundle import BundleError
 from model.native_log import native_output_logged
 from model.predictor import Encoded, Predictor
 from model.registry import RegistryError, resolve
+from model.tokenizer import TokenizerError
 from training.data import DataError, LabelledTexts, read_labelled
 from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)
-    except (DataError, BundleError, RegistryError) as error:
+    except (DataError, BundleError, RegistryError, TokenizerError) as error:
         log.error("error: %s", error)
         return 2
     report["bundle_version"] = predictor.version

@@ -27,7 +27,7 @@ from model.bundle import BundleError  # noqa: E402
 from model.native_log import native_output_logged  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from model.registry import RegistryError, resolve  # noqa: E402
-from model.tokenizer import has_visible_text  # noqa: E402
+from model.tokenizer import TokenizerError, has_visible_text  # noqa: E402
 from training.progress import cli_logger  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
             predictor = Predictor.load(resolve(args.bundle), tokenizer_workers=1)
-    except (BundleError, RegistryError) as error:
+    except (BundleError, RegistryError, TokenizerError) as error:
         log.error(
             "error: cannot load the model bundle: %s (train one with python -m training.train, or pass --bundle DIR)",
             error,
