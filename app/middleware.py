@@ -60,7 +60,10 @@ class HeadAsGetMiddleware:
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        as_get = {**scope, "method": "GET"}
+        await self.app(as_get, receive, headers_only)
+        if "route" in as_get:  # the router's match, for the middleware outside (metrics label HEAD by route)
+            scope["route"] = as_get["route"]
 
 
 class BodySizeLimitMiddleware:

@@ -36,8 +36,8 @@ WARM_UP_TEXTS = [
 ]
 
 
-def warm_up(predictor: Predictor) -> None:
-    """Predict the warm-up texts; BundleError if the answers are not probabilities over the model's labels.
+def check_answers(predictor: Predictor) -> None:
+    """Predict the warm-up texts; BundleError if the answers are not probability distributions.
 
     The manifest proves the files are the ones trained, not that the weights are usable (NaN weights load fine).
     """
@@ -45,8 +45,6 @@ def warm_up(predictor: Predictor) -> None:
         values = list(prediction.probabilities.values())
         if not all(math.isfinite(v) for v in values) or abs(sum(values) - 1) > 1e-3:
             raise BundleError(predictor.bundle.path, f"warm-up prediction is not a probability distribution: {values}")
-        if prediction.label not in predictor.labels:
-            raise BundleError(predictor.bundle.path, f"warm-up answered unknown label {prediction.label!r}")
 
 
 REPLACED_MODEL_GRACE_S = 2.0  # requests in flight on a replaced model finish well within this
@@ -67,12 +65,13 @@ def reclaim_memory() -> None:
 def load_predictor(path: Path, settings: Settings) -> Predictor:
     """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop).
 
-    The tokenizer starts konlpy's JVM in this worker thread. At exit JPype would wait forever for that
-    (finished) thread to leave the JVM, so the process could never stop; skip destroying the JVM instead.
+    The tokenizer may start konlpy's JVM in this worker thread (`python -m app` starts it earlier, in its
+    preload). At exit JPype would wait forever for such a (finished) thread to leave the JVM, so the process
+    could never stop; skip destroying the JVM instead.
     """
     jpype.config.destroy_jvm = False
     predictor = Predictor.load(path, tokenizer_workers=settings.TOKENIZER_WORKERS)
-    warm_up(predictor)
+    check_answers(predictor)
     return predictor
 
 

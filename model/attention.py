@@ -48,9 +48,8 @@ class FinalStateAttention(keras.layers.Layer):
         self.score = score
         self.units = units
 
-    def build(self, context_shape, query_shape=None):
-        context_dim = context_shape[-1]
-        query_dim = query_shape[-1] if query_shape is not None else context_dim
+    def build(self, context_shape, query_shape):
+        context_dim, query_dim = context_shape[-1], query_shape[-1]
         if self.score == "additive":
             self.context_projection = self.add_weight(
                 name="context_projection", shape=(context_dim, self.units), initializer="glorot_uniform"
@@ -66,7 +65,6 @@ class FinalStateAttention(keras.layers.Layer):
             self.bilinear = self.add_weight(
                 name="bilinear", shape=(context_dim, query_dim), initializer="glorot_uniform"
             )
-        self.built = True
 
     def _scores(self, context, query):
         if self.score == "additive":

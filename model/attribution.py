@@ -8,7 +8,7 @@ scores are used to rank tokens by influence whatever its direction. Padding (id 
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Sequence
 
 import keras
@@ -17,10 +17,6 @@ import tensorflow as tf
 
 from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
-
-_COMPILED: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.PolymorphicFunction] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _replay(model: keras.Model, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -40,15 +36,10 @@ def _replay(model: keras.Model, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return scores, probabilities
 
 
+@functools.lru_cache(maxsize=4)  # bounded: each traced function holds its model
 def _compiled(model: keras.Model) -> tf.types.experimental.PolymorphicFunction:
     """One traced function per model, so repeated batches do not pay for eager LSTM loops."""
-    if model not in _COMPILED:
-        _COMPILED[model] = tf.function(
-            lambda ids: _replay(model, ids),
-            input_signature=[tf.TensorSpec([None, None], tf.int32)],
-            reduce_retracing=True,
-        )
-    return _COMPILED[model]
+    return tf.function(lambda ids: _replay(model, ids), input_signature=[tf.TensorSpec([None, None], tf.int32)])
 
 
 def _padded(ids_batch: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:

@@ -88,6 +88,8 @@ class Bundle:
             raise BundleError(
                 path / MANIFEST_FILE, f"incompatible format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
             )
+        if not isinstance(manifest.get("version"), str):
+            raise BundleError(path / MANIFEST_FILE, "must name the bundle's version")
         files = manifest.get("files")
         if not isinstance(files, dict) or not all(name in files for name in REQUIRED_FILES):
             raise BundleError(path / MANIFEST_FILE, f"must list sha256 for each of {', '.join(REQUIRED_FILES)}")

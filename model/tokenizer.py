@@ -22,7 +22,14 @@ _ASTRAL = re.compile("([\U00010000-\U0010ffff]+)")  # emoji and friends; Komoran
 log = logging.getLogger(__name__)
 # Unicode spaces (U+3000 and friends) become ASCII spaces before tagging: Okt drops the word after an
 # ideographic space. One character for one, so spans in the original text stay valid.
-_SPACES = {code: " " for code in range(0x110000) if chr(code).isspace() and code != 0x20}
+_SPACES = dict.fromkeys(  # every character str.isspace() accepts but " " (tests/test_tokenizer.py checks the list)
+    map(
+        ord,
+        "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+        "\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+    ),
+    " ",
+)
 _tagger_lock = threading.Lock()
 # JHannanum keeps per-analysis state in shared objects: two threads in it at once end in its
 # "phonemeChange: exit", a System.exit that takes the whole Python process down. Its calls take turns,

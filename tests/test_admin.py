@@ -175,7 +175,10 @@ def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, ro
     assert "microbatch_size_count" in text and 'model_reloads_total{result="failed"}' in text
     assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
     client.get("/no/such/path/123")
-    assert 'route="unmatched"' in client.get("/metrics", headers=AUTH).text  # raw paths never become labels
+    client.head("/healthz")
+    text = client.get("/metrics", headers=AUTH).text
+    assert 'route="unmatched"' in text  # raw paths never become labels
+    assert 'http_requests_total{method="HEAD",route="/healthz",status="200"}' in text
 
 
 def test_metrics_public_or_off(tiny_bundle: Path) -> None:

@@ -55,6 +55,14 @@ def test_corrupt_manifest_is_refused(bundle_copy: Path) -> None:
         Bundle.load(bundle_copy)
 
 
+def test_a_manifest_without_a_version_is_refused(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text("utf-8"))
+    del manifest["version"]
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(BundleError, match=r"manifest\.json: must name the bundle's version"):
+        Bundle.load(bundle_copy)
+
+
 def test_missing_file_is_refused(bundle_copy: Path) -> None:
     (bundle_copy / "vocab.json").unlink()
     with pytest.raises(BundleError, match=r"vocab\.json: file is missing"):

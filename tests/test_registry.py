@@ -88,3 +88,24 @@ def test_killed_training_with_publish_leaves_current_and_every_version_intact(
     assert snapshot(root) == before
     assert registry.list_versions(root) == versions
     assert Bundle.load(registry.resolve(root)).version == versions[-1]
+
+
+def test_a_bundle_trained_for_publish_but_not_published_leaves_no_trace_in_root(
+    published_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import train as train_cli
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise registry.RegistryError("publishing failed")
+
+    root, _ = copy_root(published_root, tmp_path / "root")
+    before = snapshot(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_cli, "publish", refuse)
+    code = train_cli.main(
+        ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root), "--epochs", "1", "--quiet",
+         "--language-model-epochs", "0", "--embedding-dim", "16", "--lstm-units", "16", "--no-pretrain-embeddings"]
+    )  # fmt: skip
+    assert code == 2
+    assert snapshot(root) == before
+    assert sorted(os.listdir(root / registry.VERSIONS)) == sorted(registry.list_versions(root))  # no .incoming-*

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +31,7 @@ from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
 from model.registry import VERSIONS, RegistryError, check_root, publish
 from model.tokenizer import MorphTokenizer, Token, TokenizerError
-from model.vocab import PAD_ID, Vocabulary
+from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from training.data import DataError, LabelledTexts, read_labelled, sorted_label_values, split_seed
 from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
@@ -242,7 +243,7 @@ def train(
     )
 
     def ids_of(rows: np.ndarray) -> list[list[int]]:
-        return [vocab.lookup(t.form for t in tokens[i][: config.max_len]) or [1] for i in rows]
+        return [vocab.lookup(t.form for t in tokens[i][: config.max_len]) or [UNK_ID] for i in rows]
 
     network = NetworkConfig(
         vocab_size=len(vocab),
@@ -510,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted: nothing was written to %s", args.publish or args.out)
         return 130
+    finally:
+        if args.out is None and out.exists():  # written but not published: no trace of it stays in ROOT
+            shutil.rmtree(out, ignore_errors=True)
     return 0
 
 
