@@ -295,6 +295,7 @@ class MorphTokenizer:
         self._tag = _make_tagger(name, self.options, self._kiwi)
         self._threads: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self.fallbacks = 0  # texts the tagger failed on, split on whitespace instead
 
     def config(self) -> dict:
         return {"name": self.name, "options": self.options}
@@ -306,6 +307,7 @@ class MorphTokenizer:
             return self._tag(text)
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
+            self.fallbacks += 1
             return align(text, text.split())
 
     def tokenize_many(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Token]]:

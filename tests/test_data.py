@@ -11,7 +11,7 @@ import pytest
 from model.tokenizer import MorphTokenizer
 from training.data import DataError, read_labelled
 from training.reports import plot_confusion_matrix, plot_learning_curve
-from training.tokens import tokenize_cached
+from training.tokens import tokenize_cached, tokenize_in_processes
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -89,3 +89,35 @@ def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:
 def test_a_directory_given_as_the_data_file_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is a directory; give the data file"):
         read_labelled(tmp_path)
+
+
+def test_texts_the_tagger_failed_on_are_not_cached(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whitespace fallback (a tagger error, such as Kkma running out of heap) must not outlive the run."""
+    tokenizer = MorphTokenizer("okt", workers=1)
+    real_tagger = tokenizer._tag
+
+    def out_of_memory_on_one(text: str) -> list:
+        if "고장" in text:
+            raise RuntimeError("java.lang.OutOfMemoryError: Java heap space")
+        return real_tagger(text)
+
+    monkeypatch.setattr(tokenizer, "_tag", out_of_memory_on_one)
+    with caplog.at_level(logging.WARNING):
+        tokens = tokenize_cached(
+            ["정말 좋았다", "고장 난 문장"], tokenizer, tmp_path, logging.getLogger("test"), "data"
+        )
+    assert [t.text for t in tokens[1]] == ["고장", "난", "문장"]
+    assert tokenizer.fallbacks == 1
+    assert "failed on 1 text(s)" in caplog.text and "not cached" in caplog.text
+    assert list(tmp_path.glob("*.json.gz")) == []
+
+
+def test_worker_processes_tokenize_like_the_tokenizer_itself() -> None:
+    """The path large training files take (one JVM per process), on a few texts."""
+    texts = ["배우 연기가 정말 좋았다", "최악의 영화 ㅡㅡ", "", "OST가 좋아요"] * 3
+    tokenizer = MorphTokenizer("okt", workers=2)
+    rows, fallbacks = tokenize_in_processes(texts, tokenizer, progress=lambda done: None)
+    assert fallbacks == 0
+    assert rows == [[(t.form, t.start, t.end) for t in tokenizer.tokenize(text)] for text in texts]

@@ -57,15 +57,18 @@ def _start_worker(name: str, options: dict) -> None:
     gc.freeze()
 
 
-def _tokenize_chunk(texts: list[str]) -> list[list[tuple[str, int, int]]]:
+def _tokenize_chunk(texts: list[str]) -> tuple[list[list[tuple[str, int, int]]], int]:
+    """The chunk's token rows, and how many of its texts the tagger failed on."""
     assert _worker_tokenizer is not None
-    return [[(t.form, t.start, t.end) for t in _worker_tokenizer.tokenize(text)] for text in texts]
+    before = _worker_tokenizer.fallbacks
+    rows = [[(t.form, t.start, t.end) for t in _worker_tokenizer.tokenize(text)] for text in texts]
+    return rows, _worker_tokenizer.fallbacks - before
 
 
 def tokenize_in_processes(
     texts: list[str], tokenizer: MorphTokenizer, progress: Callable[[int], None]
-) -> list[list[tuple[str, int, int]]]:
-    """Tokenize a large corpus in `tokenizer.workers` processes, each with its own JVM.
+) -> tuple[list[list[tuple[str, int, int]]], int]:
+    """Tokenize a large corpus in `tokenizer.workers` processes, each with its own JVM; (rows, fallbacks).
 
     konlpy's Python-side conversion of every token holds the GIL, so threads stop scaling on long
     runs; separate processes do scale.
@@ -73,14 +76,16 @@ def tokenize_in_processes(
     chunk = 2000
     chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
     rows: list[list[tuple[str, int, int]]] = []
+    fallbacks = 0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         tokenizer.workers, mp_context=context, initializer=_start_worker, initargs=(tokenizer.name, tokenizer.options)
     ) as pool:
-        for part in pool.map(_tokenize_chunk, chunks):
+        for part, failed in pool.map(_tokenize_chunk, chunks):
             rows.extend(part)
+            fallbacks += failed
             progress(len(rows))
-    return rows
+    return rows, fallbacks
 
 
 def tokenize_cached(
@@ -108,12 +113,19 @@ def tokenize_cached(
             logger.info("  tokenized %s / %s", f"{done:,}", f"{len(texts):,}")
 
     if len(texts) >= PROCESS_POOL_MIN_TEXTS and tokenizer.workers > 1 and not tokenizer.native_batches:
-        rows = tokenize_in_processes(texts, tokenizer, report)
+        rows, fallbacks = tokenize_in_processes(texts, tokenizer, report)
         tokens = _tokens_from_rows(texts, rows)
     else:
+        before = tokenizer.fallbacks
         tokens = tokenizer.tokenize_many(texts, progress=report)
         rows = [[(t.form, t.start, t.end) for t in row] for row in tokens]
-    if path is not None:
+        fallbacks = tokenizer.fallbacks - before
+    if fallbacks:
+        logger.warning(
+            "tokenize %s: %s failed on %d text(s), split on whitespace instead; not cached, so a rerun tries again",
+            what, tokenizer.name, fallbacks,
+        )  # fmt: skip
+    elif path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.write_bytes(gzip.compress(json.dumps(rows, ensure_ascii=False).encode(), compresslevel=3))
