@@ -8,17 +8,18 @@ import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 import uvicorn
 
 from app.log import logging_config
-from app.settings import SettingsError, get_settings
+from app.settings import Settings, SettingsError, get_settings
 from model.layout import CONFIG_FILE, BundleError
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import resolve
 from model.tokenizer import preload
 
-LEVELS = ["critical", "error", "warning", "info", "debug"]
+LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
 
 
 def preload_tokenizer(model_dir: Path) -> None:

@@ -46,8 +46,9 @@ class MicroBatcher:
     """Gathers `submit`ted texts into batches of up to `max_size`, waiting at most `max_wait_s` for a batch to fill.
 
     At most `threads` model calls run at once (micro-batches and direct `run` calls together; more than
-    the core count only adds contention). A new micro-batch is gathered only when a thread is free, so
-    requests arriving while the model is busy join the next batch instead of queueing one by one. Each
+    the core count only adds contention). A new micro-batch is gathered only when fewer than `threads`
+    micro-batches are running, so requests arriving while the model is busy join the next batch instead of
+    queueing one by one (a micro-batch gathered while `run` calls hold the threads waits for one). Each
     caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
     and the worker goes on with the next one. `on_batch` hears the size of every micro-batch run (metrics).
     """

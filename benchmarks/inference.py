@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from app.batching import MicroBatcher
-from app.settings import Settings
+from app.settings import get_settings
 from benchmarks import common
 from benchmarks.common import MODEL_DIR, ROOT, latency_stats, load_texts, md_table, target, targets_table, write_results
 from model.predictor import Predictor
@@ -110,7 +110,7 @@ def throughput(predictor: Predictor, texts: list[str], repeats: int, budget_s: f
 
 async def through_batcher(predictor: Predictor, texts: list[str], concurrency: int) -> float:
     """texts/s of `concurrency` callers that each submit one text and wait for its answer, until `texts` run out."""
-    batcher = MicroBatcher.from_settings(Settings())
+    batcher = MicroBatcher.from_settings(get_settings())
     batcher.start()
     queue = iter(texts)
 
