@@ -272,3 +272,13 @@ def test_help_describes_every_option_with_its_default(module: str, capsys: pytes
     if module == "training.train":
         for default in ("document", "label", "okt", "6", "42", "0.1", "0.0", "8"):
             assert f"(default: {default}" in text
+
+
+def test_train_config_gives_okt_its_options_and_other_taggers_none() -> None:
+    from model.tokenizer import MorphTokenizer
+    from training.train import TrainConfig
+
+    assert TrainConfig().tokenizer_options == {"norm": True, "stem": True}
+    kiwi = TrainConfig(tokenizer="kiwi")
+    assert kiwi.tokenizer_options == {}
+    assert [t.text for t in MorphTokenizer("kiwi", kiwi.tokenizer_options, workers=1).tokenize("정말 좋다")]

@@ -42,6 +42,7 @@ from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
 LR_SCHEDULES = ("constant", "cosine")
+OKT_DEFAULTS = {"norm": True, "stem": True}
 
 
 @dataclass
@@ -49,7 +50,7 @@ class TrainConfig:
     """Every knob of a training run, with the defaults that produced the shipped model."""
 
     tokenizer: str = "okt"
-    tokenizer_options: dict = field(default_factory=lambda: {"norm": True, "stem": True})
+    tokenizer_options: dict | None = None  # None: OKT_DEFAULTS for Okt, none for the others
     max_len: int = 64
     vocab_size: int = 20000
     min_count: int = 2
@@ -73,6 +74,10 @@ class TrainConfig:
     split_seed: int | None = None  # the train/validation split's; None: `seed`
     teachers: list[str] = field(default_factory=list)
     teacher_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.tokenizer_options is None:
+            self.tokenizer_options = dict(OKT_DEFAULTS) if self.tokenizer == "okt" else {}
 
 
 BATCHES_PER_POOL = 32  # texts are sorted by length within pools of this many batches
@@ -381,9 +386,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=defaults.tokenizer,
         help="okt, komoran, hannanum, kkma, mecab, or kiwi (kiwipiepy: no JVM)",
     )
-    parser.add_argument("--norm", action=argparse.BooleanOptionalAction, default=True, help="Okt: normalise spelling")
     parser.add_argument(
-        "--stem", action=argparse.BooleanOptionalAction, default=True, help="Okt: reduce verbs to stems"
+        "--norm", action=argparse.BooleanOptionalAction, default=OKT_DEFAULTS["norm"], help="Okt: normalise spelling"
+    )
+    parser.add_argument(
+        "--stem", action=argparse.BooleanOptionalAction, default=OKT_DEFAULTS["stem"], help="Okt: reduce verbs to stems"
     )
     numbers = {  # each option's type is its default's
         "max_len": "tokens the model reads per text; the rest get weight 0",
