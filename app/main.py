@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,18 +30,6 @@ from model.tokenizer import TokenizerError
 log = logging.getLogger("app")
 
 
-def reclaim_signals() -> None:
-    """Give SIGINT/SIGTERM back to the server (uvicorn's graceful shutdown).
-
-    Starting the JVM installs Java's own handlers for them, which would end the process at once, dropping
-    requests in flight. Python still knows its handlers, so installing them again is enough. Only the main
-    thread may do this; elsewhere (an app run by a test client) there is no server to give them to.
-    """
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.getsignal(sig))
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model before the server accepts requests; stop the micro-batcher on shutdown.
@@ -60,7 +46,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except (BundleError, TokenizerError) as error:
         log.error("cannot load the model bundle: %s", error)
         raise
-    reclaim_signals()
     batcher = MicroBatcher.from_settings(settings, on_batch=metrics.batch_size.observe)
     batcher.start()
     watch = None

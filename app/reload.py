@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jpype.config
 from starlette.concurrency import run_in_threadpool
 
 from app.metrics import Metrics
@@ -63,13 +62,7 @@ def reclaim_memory() -> None:
 
 
 def load_predictor(path: Path, settings: Settings) -> Predictor:
-    """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop).
-
-    The tokenizer may start konlpy's JVM in this worker thread (`python -m app` starts it earlier, in its
-    preload). At exit JPype would wait forever for such a (finished) thread to leave the JVM, so the process
-    could never stop; skip destroying the JVM instead.
-    """
-    jpype.config.destroy_jvm = False
+    """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop)."""
     predictor = Predictor.load(path, tokenizer_workers=settings.TOKENIZER_WORKERS)
     check_answers(predictor)
     return predictor

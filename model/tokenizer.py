@@ -128,8 +128,14 @@ def start_jvm() -> None:
     The JVM is one per process and its options are fixed when it starts. A start that failed is not tried
     again: JPype cannot create a second JVM in the process, so a retry would fail with a misleading message
     (and the JVM would print its complaint about the options once more).
+
+    Whatever the options, the JVM leaves signals to Python: `-Xrs` keeps Java's SIGINT/SIGTERM handlers
+    (which end the process at once) out, so uvicorn's graceful shutdown and a training run's Ctrl-C work, and
+    JPype's `interrupt=False` turns Ctrl-C into KeyboardInterrupt. At exit the JVM is not destroyed: JPype
+    would wait forever for a finished thread that used it (the server loads models in worker threads).
     """
     import jpype
+    import jpype.config
     import konlpy
 
     if jpype.isJVMStarted():
@@ -138,15 +144,15 @@ def start_jvm() -> None:
         raise TokenizerError(_failed_jvm_start[0])
     options = jvm_options()
     java = Path(konlpy.__file__).parent / "java"  # konlpy's jars, classes and dictionaries
+    jpype.config.destroy_jvm = False
     try:
         jpype.startJVM(
             jpype.getDefaultJVMPath(),
             "-Dfile.encoding=UTF8",
+            "-Xrs",
             *options,
             classpath=[str(java), str(java / "bin"), str(java / "*")],
             convertStrings=True,  # konlpy's taggers expect Python strings back
-            # Ctrl-C raises KeyboardInterrupt in Python (JPype's default halts the process at once, so no
-            # `finally` runs: training could not say that it stopped, nor clean up).
             interrupt=False,
         )
     except RuntimeError as error:  # the JVM says why on stderr; JPype only says that it failed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -320,3 +321,25 @@ def test_the_spaces_table_lists_every_unicode_space() -> None:
     """Written out (scanning all of Unicode cost 0.1 s in every process); it must still be complete."""
     every = {code for code in range(0x110000) if chr(code).isspace() and code != 0x20}
     assert set(tokenizer_module._SPACES) == every and set(tokenizer_module._SPACES.values()) == {" "}
+
+
+def test_sigterm_after_the_jvm_started_ends_the_process_as_python_would() -> None:
+    """Without -Xrs, the JVM's own SIGTERM handler ran its shutdown inside a live Python process and crashed
+    it (SIGSEGV, an hs_err file); the signal's default action must apply, as to any Python program."""
+    code = (
+        "import os, signal, time\n"
+        "from model.tokenizer import MorphTokenizer\n"
+        "MorphTokenizer('okt').tokenize('영화')\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(5)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "JAVA_TOOL_OPTIONS": "-XX:ErrorFile=/dev/null"},  # a crash leaves no hs_err file here
+    )
+    assert child.returncode == -signal.SIGTERM, child.stdout[-2000:] + child.stderr[-2000:]
+    assert "fatal error" not in child.stdout + child.stderr
