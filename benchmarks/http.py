@@ -109,8 +109,22 @@ class ServerLog:
     def __init__(self, path: Path):
         self.path, self.offset = path, 0
 
-    def predictions(self) -> list[dict]:
-        """Access-log entries of `/v1/predict` written since the last call (latency_ms, batch_size)."""
+    async def predictions(self, expected: int, within_s: float = 10) -> list[dict]:
+        """The next `expected` access-log entries of `/v1/predict` (latency_ms, batch_size).
+
+        The server logs a request just after its answer's last byte, so the last entries of a phase can land
+        a moment after the client has its answers: wait for them (at most `within_s`).
+        """
+        entries: list[dict] = []
+        deadline = time.monotonic() + within_s
+        while True:
+            entries += self._read()
+            if len(entries) >= expected or time.monotonic() > deadline:
+                return entries
+            await asyncio.sleep(0.02)
+
+    def _read(self) -> list[dict]:
+        """Entries of `/v1/predict` written since the last read."""
         with self.path.open("rb") as handle:
             handle.seek(self.offset)
             data = handle.read()
@@ -138,7 +152,7 @@ async def measure(
         await interleaved(client, predictor, "/v1/predict", [[t] for t in warm[:20]])
         await interleaved(client, predictor, "/v1/predict/batch", [warm[:BATCH]])
         await concurrent(client, warm, CONCURRENCY)
-        log.predictions()
+        await log.predictions(20 + len(warm))
         deadline = time.monotonic() + args.budget_s
         for r in range(args.rounds):
             part = texts[r * per_round : (r + 1) * per_round]
@@ -148,7 +162,7 @@ async def measure(
             phases["c1"]["local"] += local
             phases["c1"]["texts_per_s"].append(len(remote) / sum(remote))
             phases["c1"]["local_texts_per_s"].append(len(local) / sum(local))
-            server_ms["c1"] += [e["latency_ms"] for e in log.predictions()]
+            server_ms["c1"] += [e["latency_ms"] for e in await log.predictions(len(c1))]
             server_cpu, own_cpu = cpu_seconds(pid), time.process_time()
             remote, wall = await concurrent(client, c32, CONCURRENCY)
             c32_cpu["server_s"] += cpu_seconds(pid) - server_cpu
@@ -156,7 +170,7 @@ async def measure(
             c32_cpu["wall_s"] += wall
             phases["c32"]["http"] += remote
             phases["c32"]["texts_per_s"].append(len(remote) / wall)
-            entries = log.predictions()
+            entries = await log.predictions(len(c32))
             server_ms["c32"] += [e["latency_ms"] for e in entries]
             c32_batch_sizes += [e["batch_size"] for e in entries]
             chunks = [batch[i : i + BATCH] for i in range(0, len(batch), BATCH)]
