@@ -180,7 +180,8 @@ class MicroBatcher:
                     if not job.future.done():
                         job.future.set_result(Batched(prediction, len(group)))
         finally:  # whatever stopped this batch (a failing on_batch, cancellation), no caller waits forever
-            _fail(jobs, BatcherClosed("the micro-batch stopped before answering"))
+            if not all(job.future.done() for job in jobs):
+                _fail(jobs, BatcherClosed("the micro-batch stopped before answering"))
             self._slots.release()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from app.metrics import Metrics
 from app.settings import Settings
 from model import registry
 from model.bundle import BundleError
-from model.predictor import Predictor
+from model.predictor import Predictor, collect_dropped_models
 
 log = logging.getLogger("app.reload")
 
@@ -47,18 +46,6 @@ def check_answers(predictor: Predictor) -> None:
 
 
 REPLACED_MODEL_GRACE_S = 2.0  # requests in flight on a replaced model finish well within this
-
-
-def reclaim_memory() -> None:
-    """Let the garbage collector free replaced and refused models (blocking: call it off the event loop).
-
-    `Predictor.warm_up` freezes every object loaded so far out of the collector's sight, the candidate's
-    included, and Keras models are full of reference cycles: a model dropped after a reload would stay in
-    memory for good. So unfreeze, collect, and freeze again what is still alive.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def load_predictor(path: Path, settings: Settings) -> Predictor:
@@ -148,7 +135,7 @@ class ModelReloader:
 
     async def _reclaim_after_grace(self) -> None:
         await asyncio.sleep(self.reclaim_after_s)
-        await run_in_threadpool(reclaim_memory)
+        await run_in_threadpool(collect_dropped_models)
 
     async def close(self) -> None:
         """Cancel a pending reclaim (the service is stopping: the process frees everything anyway)."""

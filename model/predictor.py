@@ -89,8 +89,9 @@ class Predictor:
         konlpy's JVM bridge triggers full collections every few dozen texts; with TensorFlow's ~350,000 objects
         tracked, each one walks them all, which made tokenizing 2.5-4x slower and put ~200 ms spikes in
         single-text latency (benchmarks/README.md). `gc.freeze()` moves everything loaded so far to the
-        permanent generation. A fresh JVM also runs Okt several times slower until its JIT has seen a few
-        hundred texts, so the warm-up covers every length bucket with texts made of real vocabulary forms.
+        permanent generation (`collect_dropped_models` frees a model dropped later). A fresh JVM also runs Okt
+        several times slower until its JIT has seen a few hundred texts, so the warm-up covers every length bucket
+        with texts made of real vocabulary forms.
         """
         forms = self.bundle.vocab.tokens[2:] or ["warm up"]
         texts = [
@@ -162,3 +163,15 @@ class Predictor:
 
     def predict_one(self, text: str) -> Prediction:
         return self.predict([text])[0]
+
+
+def collect_dropped_models() -> None:
+    """Free Predictors no longer referenced (a model replaced by a reload); blocking, about one full collection.
+
+    `Predictor.warm_up` freezes every object loaded so far out of the collector's sight, and Keras models are
+    full of reference cycles, so a dropped model would stay in memory for good. Unfreeze, collect, and freeze
+    again what is still alive.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

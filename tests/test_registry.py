@@ -91,7 +91,7 @@ def test_killed_training_with_publish_leaves_current_and_every_version_intact(
 
 
 def test_a_bundle_trained_for_publish_but_not_published_leaves_no_trace_in_root(
-    published_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    published_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     from training import train as train_cli
 
@@ -107,5 +107,6 @@ def test_a_bundle_trained_for_publish_but_not_published_leaves_no_trace_in_root(
          "--language-model-epochs", "0", "--embedding-dim", "16", "--lstm-units", "16", "--no-pretrain-embeddings"]
     )  # fmt: skip
     assert code == 2
+    assert "Epoch" not in capfd.readouterr().out  # --quiet: not even Keras' epoch lines
     assert snapshot(root) == before
     assert sorted(os.listdir(root / registry.VERSIONS)) == sorted(registry.list_versions(root))  # no .incoming-*

@@ -22,8 +22,10 @@ GLOG_LINE = re.compile(r"^[IWEF]\d{4} ")
 SMALL = ["--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16"]
 
 
-def run_cli(module: str, *args: str, cache: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+def run_cli(
+    module: str, *args: str, cache: Path, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -48,7 +50,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     stages = ("tokenize training data: 3,000 texts", "split:", "language model epoch 8/8", "fit: up to 1 epochs")
-    for stage in (*stages, "bundle written"):
+    for stage in (*stages, "bundle written", "2 classes: 0 → negative, 1 → positive"):
         assert stage in trained.stderr
     assert_no_native_lines(trained.stderr)
     assert (out / "learning_curve.png").stat().st_size > 1000
@@ -85,6 +87,8 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
 
 def test_string_labels_three_classes_from_jsonl_and_csv(tmp_path: Path) -> None:
     frame = pd.read_csv(FIXTURES / "sentiment3_train_1500.tsv", sep="\t", keep_default_na=False, dtype=str)
+    empty = pd.DataFrame({"document": [""] * 30, "label": ["neutral"] * 30})  # nothing to learn from
+    frame = pd.concat([frame, empty], ignore_index=True)
     frame[["document", "label"]].rename(columns={"document": "review", "label": "y"}).to_json(
         tmp_path / "train.jsonl", orient="records", lines=True, force_ascii=False
     )
@@ -97,6 +101,9 @@ def test_string_labels_three_classes_from_jsonl_and_csv(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     bundle = Bundle.load(out)
+    left_out = int(re.search(r"left out (\d+) training row\(s\) with no tokens", result.stderr).group(1))
+    assert 0 < left_out <= 30
+    assert bundle.metrics["train_rows"] + left_out + bundle.metrics["validation_rows"] == len(frame)
     assert bundle.config.labels == ["negative", "neutral", "positive"]
     assert bundle.metrics["test"]["n"] == 300
     assert len(bundle.metrics["test"]["confusion_matrix"]) == 3
@@ -282,3 +289,20 @@ def test_train_config_gives_okt_its_options_and_other_taggers_none() -> None:
     kiwi = TrainConfig(tokenizer="kiwi")
     assert kiwi.tokenizer_options == {}
     assert [t.text for t in MorphTokenizer("kiwi", kiwi.tokenizer_options, workers=1).tokenize("정말 좋다")]
+
+
+def test_evaluate_reads_a_published_root_and_names_a_jvm_that_will_not_start(
+    published_root: Path, tmp_path: Path
+) -> None:
+    data = write(tmp_path / "few.tsv", "document\tlabel\n정말 재미있는 영화\t1\n시간 아깝다\t0\n")
+    evaluated = run_cli("training.evaluate", "--bundle", str(published_root), "--data", str(data), cache=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-1500:]
+    assert "accuracy" in evaluated.stdout
+
+    refused = run_cli(
+        "training.evaluate", "--bundle", str(published_root), "--data", str(data), cache=tmp_path,
+        env={"JVM_OPTIONS": "-Xbogus"},
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "error: the JVM did not start with options ['-Xbogus']" in refused.stderr
+    assert "Traceback" not in refused.stderr
