@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging.config
 import sys
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ import uvicorn
 
 from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
-from model.layout import CONFIG_FILE, BundleError
+from model.layout import BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import resolve
 from model.tokenizer import preload
@@ -23,13 +22,12 @@ LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
 
 
 def preload_tokenizer(model_dir: Path) -> None:
-    """Start loading the served bundle's konlpy tagger (`model.tokenizer.preload`), reading the bundle's
-    config.json without importing TensorFlow. A bundle that cannot be found or read is left for the model
-    load to report."""
+    """Start loading the served bundle's konlpy tagger (`model.tokenizer.preload`), named by the bundle's
+    config.json, which is read without importing TensorFlow. A bundle that cannot be found or read is left
+    for the model load to report."""
     try:
-        tokenizer = json.loads((resolve(model_dir) / CONFIG_FILE).read_text("utf-8"))["tokenizer"]
-        name, options = tokenizer["name"], tokenizer.get("options")
-    except (BundleError, OSError, ValueError, KeyError, TypeError):
+        name, options = tokenizer_of(resolve(model_dir))
+    except BundleError:
         return
     preload(name, options)
 

@@ -49,7 +49,8 @@ from model.predictor import Predictor
 from training.data import read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
-from training.train import TrainConfig, stratified_split
+from training.config import TrainConfig
+from training.pipeline import stratified_split
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"

@@ -13,6 +13,7 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -34,6 +35,15 @@ class BundleError(Exception):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def tokenizer_of(bundle_dir: Path) -> tuple[str, dict | None]:
+    """The tokenizer name and options that a bundle's config.json names, read without Keras."""
+    try:
+        tokenizer = json.loads((bundle_dir / CONFIG_FILE).read_text("utf-8"))["tokenizer"]
+        return tokenizer["name"], tokenizer.get("options")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BundleError(bundle_dir / CONFIG_FILE, f"names no tokenizer that can be read ({error})") from None
 
 
 def check_destination(out: Path) -> None:

@@ -27,8 +27,9 @@ needs_shared_data = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real bundle trained for 2 epochs on the 3K-row NSMC fixture (about 20 s)."""
+    from training.config import TrainConfig
     from training.data import read_labelled
-    from training.train import TrainConfig, train
+    from training.pipeline import train
 
     out = tmp_path_factory.mktemp("tiny") / "bundle"
     config = TrainConfig(epochs=2, vocab_size=3000, embedding_dim=32, lstm_units=32, attention_units=16)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from model.bundle import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Bundle, BundleError, sha256_file
+from model.layout import tokenizer_of
 from model.predictor import Predictor
 
 TEXTS = ["이 영화 정말 재미있어요", "최악의 영화. 시간 아깝다", "배우 연기는 좋은데 스토리가 별로", "ㅋㅋㅋ"]
@@ -47,6 +48,17 @@ def test_bundle_describes_itself(tiny_bundle: Path) -> None:
     assert bundle.manifest["created_at"] and bundle.version
     assert {"learning_curve.png", "confusion_matrix.png"} <= set(bundle.manifest["files"])
     assert 0.0 <= bundle.metrics["test"]["accuracy"] <= 1.0
+
+
+def test_the_tokenizer_is_read_from_config_without_keras(bundle_copy: Path) -> None:
+    """`python -m app` preloads this tagger before it imports TensorFlow."""
+    assert tokenizer_of(bundle_copy) == ("okt", Bundle.load(bundle_copy).config.tokenizer["options"])
+    config = json.loads((bundle_copy / CONFIG_FILE).read_text("utf-8"))
+    (bundle_copy / CONFIG_FILE).write_text(json.dumps({**config, "tokenizer": "okt"}), "utf-8")
+    with pytest.raises(BundleError, match=r"config\.json: names no tokenizer"):
+        tokenizer_of(bundle_copy)
+    with pytest.raises(BundleError, match=r"config\.json: names no tokenizer .*No such file"):
+        tokenizer_of(bundle_copy / "missing")
 
 
 def test_corrupt_manifest_is_refused(bundle_copy: Path) -> None:

@@ -15,7 +15,7 @@ from tests.test_training_cli import SMALL, assert_no_native_lines, run_cli
 from training import reports
 from training.data import DataError, read_labelled
 from training.distill import load_teachers, teacher_probabilities
-from training.train import stratified_split
+from training.pipeline import stratified_split
 
 TRAIN = FIXTURES / "nsmc_train_3k.tsv"
 LABELS = ["negative", "positive"]

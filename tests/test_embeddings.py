@@ -9,9 +9,10 @@ import numpy as np
 from model.bundle import Bundle
 from model.vocab import PAD_ID, Vocabulary
 from tests.conftest import FIXTURES
+from training.config import TrainConfig
 from training.data import read_labelled
 from training.embeddings import word2vec_matrix
-from training.train import TrainConfig, train
+from training.pipeline import train
 
 
 def test_word2vec_matrix_places_trained_vectors_by_vocabulary_id() -> None:

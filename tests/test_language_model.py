@@ -10,9 +10,10 @@ import pytest
 from model.bundle import Bundle
 from model.network import NetworkConfig, build_network
 from tests.conftest import FIXTURES
+from training.config import TrainConfig
 from training.data import read_labelled
 from training.language_model import pretrain_encoder
-from training.train import TrainConfig, bucketed_arrays, train
+from training.pipeline import bucketed_arrays, train
 
 VOCAB = 40
 LAYERS = ("embedding", "bilstm", "attention", "classes")

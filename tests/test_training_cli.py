@@ -201,8 +201,9 @@ def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Pat
 
 
 def test_cosine_schedule_decays_over_the_planned_epochs_and_unknown_names_are_refused() -> None:
+    from training.config import TrainConfig
     from training.data import DataError
-    from training.train import TrainConfig, learning_rate
+    from training.pipeline import learning_rate
 
     assert learning_rate(TrainConfig(learning_rate=0.002), steps_per_epoch=10) == 0.002
     schedule = learning_rate(TrainConfig(learning_rate=0.002, lr_schedule="cosine", epochs=6), steps_per_epoch=10)
@@ -220,7 +221,7 @@ def test_first_step_capture_is_undone_when_the_training_step_raises() -> None:
     import numpy as np
 
     from model.network import NetworkConfig, build_network
-    from training.train import FirstStepNativeOutputLogged
+    from training.pipeline import FirstStepNativeOutputLogged
 
     during_step = []
 
@@ -244,7 +245,7 @@ def test_bucketed_batches_hold_every_row_once_padded_to_its_bucket(rows: int) ->
     import numpy as np
 
     from model.predictor import length_buckets
-    from training.train import bucketed_batches
+    from training.pipeline import bucketed_batches
 
     rng = np.random.default_rng(rows)
     ids = [list(range(1, 1 + int(n))) for n in rng.integers(1, 60, size=rows)]
@@ -281,9 +282,39 @@ def test_help_describes_every_option_with_its_default(module: str, capsys: pytes
             assert f"(default: {default}" in text
 
 
+@pytest.mark.parametrize(
+    ("module", "args", "code", "says"),
+    [
+        ("training.train", ["--help"], 0, "--language-model-epochs"),
+        ("training.evaluate", ["--help"], 0, "--faithfulness"),
+        ("training.explain", ["--help"], 0, "--png"),
+        ("training.train", ["--out", "unused"], 2, "the following arguments are required: --train"),
+        ("training.train", ["--train", "missing.tsv", "--out", "unused"], 2, "missing.tsv"),
+        ("training.evaluate", ["--bundle", "model/default", "--data", "missing.tsv"], 2, "missing.tsv"),
+    ],
+)
+def test_help_and_bad_arguments_answer_before_tensorflow_is_imported(
+    module: str, args: list[str], code: int, says: str, tmp_path: Path
+) -> None:
+    """TensorFlow takes seconds to import, so the CLIs import it only once the arguments and data are read."""
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = [{module!r}, *{args!r}]\n"
+        "try:\n"
+        f"    runpy.run_module({module!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    print('exit', stop.code, 'tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.stdout.splitlines()[-1] == f"exit {code} False", ran.stderr[-1500:]
+    assert says in ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
 def test_train_config_gives_okt_its_options_and_other_taggers_none() -> None:
     from model.tokenizer import MorphTokenizer
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     assert TrainConfig().tokenizer_options == {"norm": True, "stem": True}
     kiwi = TrainConfig(tokenizer="kiwi")

@@ -1,6 +1,1 @@
 """Offline training, evaluation and reports; writes bundles that model.Bundle loads."""
-
-from model.native_log import native_output_logged  # importing model sets the Keras backend first
-
-with native_output_logged():  # TensorFlow prints C++ log lines to fd 2 when it is imported: log them instead
-    import keras  # noqa: F401

@@ -11,16 +11,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from model.bundle import BundleError
-from model.native_log import native_output_logged
-from model.predictor import Encoded, Predictor
-from model.registry import RegistryError, resolve
+from model.layout import BundleError
+from model.registry import RegistryError
 from model.tokenizer import TokenizerError
 from training.data import DataError, LabelledTexts, read_labelled
-from training.faithfulness import faithfulness, format_faithfulness
 from training.metrics import classification_report, format_report
-from training.progress import HelpWithDefaults, cli_logger
+from training.progress import HelpWithDefaults, cli_logger, load_predictor
+
+if TYPE_CHECKING:  # TensorFlow is imported only once the arguments and the data file are read
+    from model.predictor import Encoded, Predictor
 
 
 def label_names_for(predictor: Predictor, data: LabelledTexts) -> list[str]:
@@ -81,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = read_labelled(args.data, args.text_column, args.label_column)
         log.info("loading bundle %s", args.bundle)
-        with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
-            predictor = Predictor.load(resolve(args.bundle), tokenizer_workers=args.workers)
+        predictor = load_predictor(args.bundle, args.workers)
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, report)
         log.info("metrics written to %s", args.json)
     if args.faithfulness:
+        from training.faithfulness import faithfulness, format_faithfulness
+
         sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
         log.info("faithfulness: deleting top-ranked tokens from %s texts", f"{sample:,}")
         table = faithfulness(

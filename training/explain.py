@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -23,13 +24,14 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from model.bundle import BundleError  # noqa: E402
-from model.native_log import native_output_logged  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
-from model.registry import RegistryError, resolve  # noqa: E402
+from model.layout import BundleError  # noqa: E402
+from model.registry import RegistryError  # noqa: E402
 from model.tokenizer import TokenizerError, has_visible_text  # noqa: E402
-from training.progress import cli_logger  # noqa: E402
+from training.progress import cli_logger, load_predictor  # noqa: E402
 from training.reports import korean_font  # noqa: E402
+
+if TYPE_CHECKING:  # TensorFlow is imported only once the arguments are read
+    from model.predictor import Predictor
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "model" / "default"
 LOW, HIGH = (255, 255, 255), (253, 141, 60)  # white to orange: black text stays readable on both ends
@@ -341,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the text must not be empty or only whitespace and invisible characters")
     log = cli_logger("explain")
     try:
-        with native_output_logged():  # the first masked-LSTM call prints a oneDNN notice to fd 2
-            predictor = Predictor.load(resolve(args.bundle), tokenizer_workers=1)
+        predictor = load_predictor(args.bundle, tokenizer_workers=1)
     except (BundleError, RegistryError, TokenizerError) as error:
         log.error(
             "error: cannot load the model bundle: %s (train one with python -m training.train, or pass --bundle DIR)",

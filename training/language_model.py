@@ -40,7 +40,7 @@ def pretrain_encoder(
     mean loss of each epoch.
 
     Every call of `batches()` yields one pass of `(token_ids, anything)`, `token_ids` (batch, time) padded
-    with 0 (`training.train.bucketed_arrays`). Plain arrays rather than a tf.data pipeline: here, ending
+    with 0 (`training.pipeline.bucketed_arrays`). Plain arrays rather than a tf.data pipeline: here, ending
     a pass over a generator-backed dataset stalled for about 35 s in two epochs out of five. At every
     position the forward half of the Bi-LSTM's output predicts the next token and the backward half
     the previous one, through one output table shared by both directions (sampled softmax). The

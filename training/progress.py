@@ -1,11 +1,22 @@
-"""Shared by the command-line tools: stage messages with elapsed time, and help that shows defaults."""
+"""Shared by the command-line tools: stage messages with elapsed time, help that shows defaults, and
+a Predictor loaded only once the arguments are read.
+
+The tools import TensorFlow as late as they can, so that --help or a bad argument answers at once
+rather than after the seconds TensorFlow takes to load.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from model.native_log import stderr_stream
+from model.native_log import native_output_logged, stderr_stream
+from model.registry import resolve
+
+if TYPE_CHECKING:
+    from model.predictor import Predictor
 
 
 class _ElapsedFormatter(logging.Formatter):
@@ -38,3 +49,15 @@ class HelpWithDefaults(argparse.HelpFormatter):
         if "default" in text:
             return text
         return f"{text} (default: %(default)s)"
+
+
+def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
+    """The Predictor of a bundle, or of a ROOT's current version.
+
+    Importing TensorFlow and the first masked-LSTM call print C++ log lines (a oneDNN notice that reads
+    like an error) to fd 2; they are logged instead.
+    """
+    with native_output_logged():
+        from model.predictor import Predictor
+
+        return Predictor.load(resolve(bundle), tokenizer_workers=tokenizer_workers)
