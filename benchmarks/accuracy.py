@@ -46,10 +46,10 @@ import pandas as pd
 from benchmarks.common import MODEL_DIR, NSMC_TEST, RESULTS, ROOT, md_table, target, targets_table, write_results
 from model.bundle import Bundle
 from model.predictor import Predictor
+from training.config import TrainConfig
 from training.data import read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
-from training.config import TrainConfig
 from training.pipeline import stratified_split
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
@@ -396,21 +396,22 @@ def markdown_sections(data: dict) -> list[str]:
             )
             + "\n\n`python -m benchmarks.accuracy sentiment3`"
         )
-    if "ensemble" in data:
-        ensemble = data["ensemble"]
-        named = [(f"`{name}`", run) for name, run in ensemble["members"].items()]
+    for name in sorted(key for key in data if key.startswith("ensemble")):
+        ensemble = data[name]
+        named = [(f"`{member}`", run) for member, run in ensemble["members"].items()]
         named.append(("**mean of the probabilities**", ensemble["ensemble"]))
         rows = [
-            [name, pct(run["validation"]["accuracy"]), pct(run["test"]["accuracy"]), pct(run["test"]["macro_f1"])]
-            for name, run in named
+            [member, pct(run["validation"]["accuracy"]), pct(run["test"]["accuracy"]), pct(run["test"]["macro_f1"])]
+            for member, run in named
         ]
         bundles = " ".join(ensemble["members"])
+        section = f" --section {name}" if name != "ensemble" else ""
         sections.append(
-            "## Ensemble of trained bundles (measured, not shipped)\n\n"
+            f"## Ensemble of {len(ensemble['members'])} trained bundles (measured, not shipped)\n\n"
             f"Validation: the {ensemble['validation_rows']:,} rows of the training file every member held out "
             f"(seed {ensemble['seed']}).\n\n"
             + md_table(["member", "validation acc.", "test acc.", "test macro-F1"], rows)
-            + f"\n\n`python -m benchmarks.accuracy ensemble --bundles {bundles}`"
+            + f"\n\n`python -m benchmarks.accuracy ensemble --bundles {bundles}{section}`"
         )
     return sections
 
