@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from app import main as app_main
 from app.deps import get_predictor
 from app.main import create_app
 from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
@@ -401,6 +402,26 @@ def test_a_bad_bundle_fails_startup(tmp_path: Path) -> None:
         TestClient(create_app(Settings(MODEL_DIR=tmp_path))),
     ):
         pass
+
+
+def test_a_failure_after_the_model_loaded_stops_the_micro_batcher(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Startup fails as a whole: a step that raises after the batcher started still stops it."""
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("the model watch could not start")
+
+    monkeypatch.setattr(app_main, "start_model_watch", refuse)
+    app = create_app(Settings(MODEL_DIR=tiny_bundle))
+    with (
+        caplog.at_level(logging.INFO, logger="app"),
+        pytest.raises(RuntimeError, match="the model watch could not start"),
+        TestClient(app),
+    ):
+        pass
+    assert [r.getMessage() for r in caplog.records if r.name == "app"] == ["model loaded", "model worker stopped"]
+    assert app.state.predictor is None and app.state.batcher is None
 
 
 # --- logs, CORS, settings --------------------------------------------------------------------------
