@@ -190,6 +190,50 @@ def preload(name: str, options: dict | None = None) -> threading.Thread | None:
     return thread
 
 
+def composed(text: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """`text` with its decomposed sequences composed, and for each character of the result the span of
+    `text` it came from; None when nothing composes (the usual case, at the cost of one check).
+
+    Text pasted from macOS and some editors arrives decomposed (NFD): Hangul as conjoining jamo, accents
+    as combining marks. Tagged as it is, none of its forms is in the vocabulary and every answer is the
+    same guess. Each run of characters that NFC joins is replaced by its composition. A single character
+    is kept as it is: NFC would also rewrite e.g. CJK compatibility ideographs, which NSMC's training
+    texts contain as written, so texts that were already composed tokenize exactly as in training.
+    """
+    if unicodedata.is_normalized("NFC", text):
+        return None
+    characters: list[str] = []
+    sources: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = start + 1
+        while end < len(text) and len(unicodedata.normalize("NFC", text[start : end + 1])) <= len(
+            unicodedata.normalize("NFC", text[start:end])
+        ):
+            end += 1  # the next character joins this run
+        run = unicodedata.normalize("NFC", text[start:end]) if end - start > 1 else text[start]
+        characters += run
+        sources += [(start, end)] * len(run)
+        start = end
+    result = "".join(characters)
+    if len(result) == len(text) or unicodedata.normalize("NFC", result) != unicodedata.normalize("NFC", text):
+        return None  # nothing joined, or marks in an order this run-by-run composition cannot keep
+    return result, sources
+
+
+def _in_source(text: str, joined: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
+    """Tokens of `composed(text)` (`joined`; None: nothing composed) moved back onto the characters of
+    `text` they came from."""
+    if joined is None:
+        return tokens
+    sources = joined[1]
+    moved = []
+    for token in tokens:
+        start, end = sources[token.start][0], sources[max(token.start, token.end - 1)][1]
+        moved.append(Token(text[start:end], start, end, token.form))
+    return moved
+
+
 def _holding(lock: threading.Lock, analyse: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     def serialised(text: str) -> list[str]:
         with lock:
@@ -310,7 +354,8 @@ class MorphTokenizer:
         if not text.strip():
             return []
         try:
-            return self._tag(text)
+            joined = composed(text)
+            return _in_source(text, joined, self._tag(text if joined is None else joined[0]))
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
             self.fallbacks += 1
@@ -345,8 +390,13 @@ class MorphTokenizer:
         results: list[list[Token]] = []
         for start in range(0, len(texts), KIWI_CHUNK):
             part = list(texts[start : start + KIWI_CHUNK])
+            joined = [composed(text) for text in part]
             try:
-                results += [_kiwi_tokens(text, found) for text, found in zip(part, self._kiwi.tokenize(part))]
+                analysed = self._kiwi.tokenize([text if join is None else join[0] for text, join in zip(part, joined)])
+                results += [
+                    _in_source(text, join, _kiwi_tokens(text if join is None else join[0], morphemes))
+                    for text, join, morphemes in zip(part, joined, analysed)
+                ]
             except Exception:  # find the text at fault one by one, each with the per-text fallback
                 results += [self.tokenize(text) for text in part]
             if progress is not None:

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,18 @@ def test_predict_answers_label_probabilities_and_attention(client: TestClient, t
 @pytest.mark.parametrize("text", ODD_TEXTS)
 def test_token_offsets_index_the_text_as_submitted(client: TestClient, text: str) -> None:
     assert_well_formed(text, predict(client, text), ["negative", "positive"])
+
+
+def test_decomposed_hangul_gets_the_answer_of_the_composed_text(client: TestClient) -> None:
+    """Text pasted as conjoining jamo (NFD, as from macOS) is read as the syllables it shows; its spans
+    still index the text as submitted."""
+    decomposed = unicodedata.normalize("NFD", KOREAN)
+    composed, answer = predict(client, KOREAN), predict(client, decomposed)
+    assert_well_formed(decomposed, answer, ["negative", "positive"])
+    assert answer["label"] == composed["label"]
+    assert answer["probabilities"] == pytest.approx(composed["probabilities"], abs=1e-6)
+    assert [t["oov"] for t in answer["tokens"]] == [t["oov"] for t in composed["tokens"]]
+    assert [t["attention"] for t in answer["tokens"]] == pytest.approx([t["attention"] for t in composed["tokens"]])
 
 
 def test_long_text_is_truncated_not_refused(client: TestClient) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import model.tokenizer as tokenizer_module
-from model.tokenizer import DEFAULT_JVM_OPTIONS, MorphTokenizer, TokenizerError, align, jvm_options, preload
+from model.tokenizer import (
+    DEFAULT_JVM_OPTIONS,
+    PARALLEL_MIN_TEXTS,
+    MorphTokenizer,
+    TokenizerError,
+    align,
+    composed,
+    jvm_options,
+    preload,
+)
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
 from training.data import read_labelled
@@ -315,6 +325,46 @@ def test_kiwi_takes_no_options() -> None:
 @given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80))
 def test_kiwi_spans_hold_for_arbitrary_unicode(kiwi: MorphTokenizer, text: str) -> None:
     assert_spans_point_at_text(text, kiwi.tokenize(text))
+
+
+REVIEW = "스토리가 너무 지루하고 뻔했다. 배우 연기는 정말 좋았어요 😀"
+
+
+@pytest.mark.parametrize("name", ["okt", "kiwi"])
+def test_decomposed_text_reads_like_composed_text_and_keeps_its_spans(name: str) -> None:
+    """Hangul pasted as conjoining jamo (NFD, as from macOS) gets the composed text's forms, and its spans
+    still index the text as submitted, one text at a time and in a batch."""
+    tokenizer = MorphTokenizer(name, {"norm": True, "stem": True} if name == "okt" else {})
+    decomposed = unicodedata.normalize("NFD", REVIEW)
+    assert len(decomposed) > len(REVIEW)
+    expected = [t.form for t in tokenizer.tokenize(REVIEW)]
+    for tokens in [tokenizer.tokenize(decomposed), *tokenizer.tokenize_many([decomposed] * PARALLEL_MIN_TEXTS)]:
+        assert [t.form for t in tokens] == expected
+        assert_spans_point_at_text(decomposed, tokens)
+        assert unicodedata.normalize("NFC", "".join(t.text for t in tokens)) == "".join(
+            t.text for t in tokenizer.tokenize(REVIEW)
+        )
+
+
+def test_composition_joins_runs_and_leaves_single_characters_alone() -> None:
+    assert composed(REVIEW) is None
+    assert composed("x\u0301") is None  # no precomposed character: nothing joins
+    assert composed("아깝\uf933") is None  # NFC would rewrite the compatibility ideograph; NSMC writes it so
+    assert composed("e\u0301t\u1100\u1161") == ("ét가", [(0, 2), (2, 3), (3, 5)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60))
+def test_composition_maps_every_character_back_to_its_source(text: str) -> None:
+    joined = composed(unicodedata.normalize("NFD", text))
+    if joined is None:
+        return
+    result, sources = joined
+    source = unicodedata.normalize("NFD", text)
+    assert len(sources) == len(result) < len(source)
+    assert unicodedata.normalize("NFC", result) == unicodedata.normalize("NFC", source)
+    assert sources[0][0] == 0 and sources[-1][1] == len(source)
+    assert all(a[1] <= b[0] or a == b for a, b in zip(sources, sources[1:]))
 
 
 def test_the_spaces_table_lists_every_unicode_space() -> None:
