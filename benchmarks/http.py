@@ -13,7 +13,7 @@ Measures cold start (process start to the first `/readyz` 200), then `--rounds` 
          the same 64 texts.
 Latency percentiles pool the rounds; texts/s are medians over rounds (c=1 texts/s = requests / summed
 latency). Targets: HTTP p50 at c=1 <= 3x the in-process p50; texts/s at c=32 >= 3x texts/s at c=1.
-The load generator (aiohttp: about 0.2 ms of CPU per request, where httpx took about 3 ms, which on 2
+The load generator (aiohttp: about 0.13 ms of CPU per request, where httpx took about 3 ms, which on 2
 cores starved the server) and the in-process Predictor share the machine's cores with the server;
 /proc gives the CPU each process used at c=32, the server's access log its micro-batch sizes.
 `--server-env KEY=VALUE` sets server settings (e.g. MICROBATCH_MAX_WAIT_MS=0) and `--name` the results file.

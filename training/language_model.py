@@ -93,7 +93,7 @@ def pretrain_encoder(
         progress = keras.utils.Progbar(None, verbose=1 if verbose else 0, stateful_metrics=["loss"])
         for token_ids, _ in batches():
             first_step = not history and not losses
-            # The masked LSTM's first run prints a oneDNN notice that reads like an error (see train.py).
+            # The masked LSTM's first run prints a oneDNN notice that reads like an error (see training/pipeline.py).
             with native_output_logged() if first_step else contextlib.nullcontext():
                 losses.append(float(step(token_ids)))
             progress.add(1, [("loss", sum(losses) / len(losses))])
