@@ -48,7 +48,9 @@ class MicroBatcher:
     At most `threads` model calls run at once (micro-batches and direct `run` calls together; more than
     the core count only adds contention). A new micro-batch is gathered only when fewer than `threads`
     micro-batches are running, so requests arriving while the model is busy join the next batch instead of
-    queueing one by one (a micro-batch gathered while `run` calls hold the threads waits for one). Each
+    queueing one by one. Direct `run` calls (whole batches) hold at most `threads - 1` of the threads, so
+    single requests never queue behind them: a few large batches could otherwise keep every thread busy
+    for tens of seconds while single requests wait. Each
     caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
     and the worker goes on with the next one. `on_batch` hears the size of every micro-batch run (metrics).
     """
@@ -65,6 +67,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] | None = None
         self._slots: asyncio.Semaphore | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._whole_batches: anyio.CapacityLimiter | None = None
         self._worker: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
 
@@ -84,6 +87,7 @@ class MicroBatcher:
         self._queue = asyncio.Queue()
         self._slots = asyncio.Semaphore(self.threads)
         self._limiter = anyio.CapacityLimiter(self.threads)
+        self._whole_batches = anyio.CapacityLimiter(max(1, self.threads - 1))
         self._worker = asyncio.create_task(self._work(), name="micro-batcher")
         self._worker.add_done_callback(_report_crash)
 
@@ -113,7 +117,9 @@ class MicroBatcher:
         """Predict a whole batch in one call, off the event loop (no waiting for others)."""
         if not self.running:
             raise BatcherClosed("the model worker is not running")
-        return await self._predict(predictor, list(texts))
+        assert self._whole_batches is not None
+        async with self._whole_batches:
+            return await self._predict(predictor, list(texts))
 
     async def _predict(self, predictor: SupportsPredict, texts: list[str]) -> list[Prediction]:
         predictions = await anyio.to_thread.run_sync(predictor.predict, texts, limiter=self._limiter)

@@ -31,7 +31,7 @@ def describe_errors(errors: Sequence[Any], request: Request) -> list[dict[str, A
         msg = error.get("msg", "invalid value")
         if kind == "json_invalid":
             position = loc[1] if len(loc) > 1 else "?"
-            reason = (error.get("ctx") or {}).get("error", "decode error")
+            reason = (error.get("ctx") or {}).get("error", "decode error").removesuffix(" at")  # "… at" + position
             msg, loc = f"request body is not valid JSON: {reason} at character {position}", ["body"]
         elif loc == ["body"] and kind == "missing":
             msg = "request body is missing; send a JSON object"

@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by app/routes/docs.py from local assets instead of a CDN
         redoc_url=None,
+        # `/v1/predict/` is a JSON 404 like any unknown path, not a redirect with an empty body whose Location
+        # is built from the client's Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.predictor = app.state.batcher = None

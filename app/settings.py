@@ -15,6 +15,12 @@ MIN_TOKEN_CHARS = 16
 SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
 
 
+def largest_batch_bytes(texts: int, chars: int) -> int:
+    """The JSON body of `texts` texts of `chars` characters each, every character written as a 6-byte
+    `\\uXXXX` escape (as Python's json.dumps writes non-ASCII by default), with room for the JSON around them."""
+    return texts * (chars * 6 + 8) + 1024
+
+
 class SettingsError(ValueError):
     """Environment variables that make no valid settings; the message names each one and says why."""
 
@@ -39,7 +45,15 @@ class Settings(BaseSettings):
     )
     MAX_TEXT_CHARS: int = Field(2000, gt=0, le=100_000, description="Longest text accepted, in characters.")
     MAX_BATCH_TEXTS: int = Field(64, gt=0, le=10_000, description="Most texts accepted by /v1/predict/batch.")
-    MAX_BODY_BYTES: int = Field(262_144, gt=0, description="Largest request body accepted, in bytes (413 above).")
+    MAX_BODY_BYTES: int = Field(
+        # `earlier`: the fields validated before this one (a failed one is reported, and startup stops)
+        default_factory=lambda earlier: largest_batch_bytes(
+            earlier.get("MAX_BATCH_TEXTS", 1), earlier.get("MAX_TEXT_CHARS", 1)
+        ),
+        gt=0,
+        description="Largest request body accepted, in bytes (413 above); default: what the largest valid batch "
+        "needs with every character \\u-escaped.",
+    )
     MICROBATCH_MAX_SIZE: int = Field(32, gt=0, le=1024, description="Most single requests run as one model batch.")
     MICROBATCH_MAX_WAIT_MS: float = Field(
         5.0, ge=0, le=1000, description="How long a single request may wait for others to join its batch."

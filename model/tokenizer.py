@@ -47,11 +47,21 @@ PARALLEL_MIN_TEXTS = 8  # below this, handing texts to the threads costs more th
 KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
 
 
+# Characters Unicode counts as letters or symbols that show as nothing: the Hangul fillers (U+3164 is the
+# "transparent character" Korean users type for a blank name) and the blank braille pattern.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Format characters (zero-width space, byte order mark, joiners) and marks that only combine with a letter.
+_NOT_SHOWN_ALONE = {"Cf", "Mn", "Me"}
+
+
 def has_visible_text(text: str) -> bool:
-    """Whether `text` has a character that shows: not whitespace and not an invisible format character
-    (zero-width space, byte order mark, joiners: Unicode category Cf). Texts without one are refused
-    where they come in (the API, the explain CLI): there is nothing to classify."""
-    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
+    """Whether `text` has a character that shows on its own: not whitespace, not an invisible format
+    character, not a combining mark, not a blank filler. Texts without one are refused where they come in
+    (the API, the explain CLI): there is nothing to classify."""
+    return any(
+        not char.isspace() and char not in _BLANK_LETTERS and unicodedata.category(char) not in _NOT_SHOWN_ALONE
+        for char in text
+    )
 
 
 class TokenizerError(ValueError):

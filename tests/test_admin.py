@@ -192,7 +192,11 @@ def test_security_headers_on_page_api_and_errors(client: TestClient) -> None:
     page = client.get("/")
     assert page.headers["content-security-policy"] == PAGE_CSP
     assert "script-src 'self'" in PAGE_CSP and "unsafe-inline" not in PAGE_CSP
-    too_big = client.post("/v1/predict", content=b"x" * 300_000, headers={"content-type": "application/json"})
+    too_big = client.post(
+        "/v1/predict",
+        content=b"x" * (client.app.state.settings.MAX_BODY_BYTES + 1),
+        headers={"content-type": "application/json"},
+    )
     assert too_big.status_code == 413
     for response in (page, client.get("/v1/model"), too_big, client.get("/static/page.js")):
         assert response.headers["x-content-type-options"] == "nosniff"

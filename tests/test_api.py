@@ -25,7 +25,7 @@ from app import main as app_main
 from app.deps import get_predictor
 from app.main import create_app
 from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
-from app.settings import Settings
+from app.settings import Settings, largest_batch_bytes
 from model.bundle import BundleError
 from tests.conftest import ROOT
 
@@ -125,6 +125,17 @@ def test_batch_at_the_limit_is_accepted(client: TestClient) -> None:
     assert len(response.json()["predictions"]) == 64
 
 
+def test_the_largest_valid_batch_fits_the_default_body_limit_even_escaped(client: TestClient) -> None:
+    """64 texts of 2,000 Hangul characters, each written as a \\uXXXX escape as json.dumps does by default."""
+    settings = client.app.state.settings
+    texts = [(f"{i}번째 정말 재밌는 영화 " * 200)[: settings.MAX_TEXT_CHARS] for i in range(settings.MAX_BATCH_TEXTS)]
+    body = json.dumps({"texts": texts}).encode()
+    assert len(body) > 262_144  # the fixed limit it had before, which refused this with a 413
+    response = client.post("/v1/predict/batch", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text[:300]
+    assert [p["truncated"] for p in response.json()["predictions"]] == [True] * len(texts)
+
+
 def test_model_info_describes_the_bundle(client: TestClient, tiny_bundle: Path) -> None:
     response = client.get("/v1/model")
     assert response.status_code == 200
@@ -193,6 +204,9 @@ BAD_REQUESTS = [
     ("/v1/predict", {"json": {"text": " \n\t\u3000"}}, 422, ["body", "text"], "must not be empty or only whitespace"),
     # zero-width space, byte order mark, zero-width joiner: nothing that shows, so nothing to classify
     ("/v1/predict", {"json": {"text": "\u200b \ufeff\u200d"}}, 422, ["body", "text"], "and invisible characters"),
+    # Hangul fillers (U+3164: the "transparent character"), blank braille, combining marks with no letter
+    ("/v1/predict", {"json": {"text": "\u3164 \u115f\u1160\uffa0"}}, 422, ["body", "text"], "invisible characters"),
+    ("/v1/predict", {"json": {"text": "\u2800\u034f\u0301\u20dd"}}, 422, ["body", "text"], "invisible characters"),
     ("/v1/predict", {"json": {"text": "\x7f"}}, 422, ["body", "text"], "control character U+007F at position 0"),
     ("/v1/predict", {"json": {"text": "좋아\x85요"}}, 422, ["body", "text"], "control character U+0085 at position 2"),
     (
@@ -276,6 +290,7 @@ def test_bad_requests_get_a_clear_4xx(
     [
         (b'{"text": "\xff"}', "it is not UTF-8 (invalid start byte at byte 10)"),
         (b"[" * 100_000 + b"]" * 100_000, "arrays or objects nested too deeply"),
+        (b'{"text": "a\x01b"}', "Invalid control character at character 11"),
         (b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "arrays or objects nested too deeply"),
     ],
 )
@@ -293,22 +308,24 @@ def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
 
 
 def test_body_over_the_limit_is_refused_before_parsing(client: TestClient) -> None:
-    body = b'{"text": "' + b"x" * 300_000 + b'"}'
+    limit = client.app.state.settings.MAX_BODY_BYTES
+    body = b'{"text": "' + b"x" * limit + b'"}'
     response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"detail": f"request body is {len(body)} bytes; the limit is 262144 bytes"}
+    assert response.json() == {"detail": f"request body is {len(body)} bytes; the limit is {limit} bytes"}
 
 
 def test_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
-    chunks = iter([b'{"text": "', *[b"x" * 65_536] * 5, b'"}'])  # no Content-Length: chunked
+    limit = client.app.state.settings.MAX_BODY_BYTES
+    chunks = iter([b'{"text": "', *[b"x" * 65_536] * (limit // 65_536 + 1), b'"}'])  # no Content-Length: chunked
     response = client.post("/v1/predict", content=chunks, headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"detail": "request body is over 262144 bytes; the limit is 262144 bytes"}
+    assert response.json() == {"detail": f"request body is over {limit} bytes; the limit is {limit} bytes"}
 
 
 def test_body_exactly_at_the_limit_is_accepted(client: TestClient) -> None:
     body = json.dumps({"text": "좋은 영화"}, ensure_ascii=False).encode()
-    body += b" " * (262_144 - len(body))  # JSON allows trailing whitespace
+    body += b" " * (client.app.state.settings.MAX_BODY_BYTES - len(body))  # JSON allows trailing whitespace
     response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
 
@@ -317,6 +334,15 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     response = client.get("/v1/nope")
     assert response.status_code == 404
     assert response.json() == {"detail": "no route for GET /v1/nope; see /docs for the API"}
+
+
+def test_a_trailing_slash_is_a_json_404_not_a_redirect(client: TestClient) -> None:
+    """A redirect would answer with an empty body and a Location built from the client's Host header."""
+    response = client.post(
+        "/v1/predict/", json={"text": "좋아요"}, headers={"host": "evil.example"}, follow_redirects=False
+    )
+    assert response.status_code == 404 and "location" not in response.headers
+    assert response.json() == {"detail": "no route for POST /v1/predict/; see /docs for the API"}
 
 
 @pytest.mark.parametrize(
@@ -491,6 +517,9 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
     configured = Settings()
     assert configured.MAX_TEXT_CHARS == 500 and configured.LOG_LEVEL == "debug"
     assert configured.CORS_ORIGINS == ["http://a.example", "http://b.example"]
+    assert largest_batch_bytes(64, 500) == configured.MAX_BODY_BYTES  # follows the text and batch limits
+    monkeypatch.setenv("MAX_BODY_BYTES", "4096")
+    assert Settings().MAX_BODY_BYTES == 4096
     for bad in ({"MAX_TEXT_CHARS": 0}, {"PORT": 70000}, {"MICROBATCH_MAX_WAIT_MS": -1}, {"LOG_LEVEL": "loud"}):
         with pytest.raises(ValidationError):
             Settings(**bad)

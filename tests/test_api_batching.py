@@ -191,6 +191,36 @@ def test_run_answers_a_whole_batch_in_one_call() -> None:
     assert [p.label for p in predictions] == ["x", "y", "z"] and model.calls == [["x", "y", "z"]]
 
 
+def test_single_requests_do_not_queue_behind_whole_batches() -> None:
+    """Whole batches that hold the model for long leave a thread to the micro-batches of single requests."""
+    release = threading.Event()
+    holding: list[str] = []
+
+    class SlowBatches(Recorder):
+        def predict(self, texts: Sequence[str]) -> list[Prediction]:
+            if len(texts) > 1:
+                holding.append(texts[0])
+                release.wait(10)
+            return super().predict(texts)
+
+    async def scenario() -> tuple[str, list[str]]:
+        model, batcher = SlowBatches(), await started()
+        batches = [asyncio.create_task(batcher.run(model, [f"batch {i}", "x"])) for i in range(3)]
+        await asyncio.sleep(0.05)  # the batches have started or are waiting for a thread
+        try:
+            single = await asyncio.wait_for(batcher.submit(model, "single"), timeout=5)
+            held = list(holding)  # the batches in the model while the single request was answered
+        finally:
+            release.set()
+        await asyncio.gather(*batches)
+        await batcher.stop()
+        return single.prediction.label, held
+
+    label, held = asyncio.run(scenario())
+    assert label == "single"
+    assert held == ["batch 0"]  # one batch held a thread; the other two waited for it, not the single request
+
+
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(0, 0.005)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.launch import RunningServer, running_server
+from app.settings import Settings
 from model.predictor import Prediction, Predictor
 
 TEXTS = [
@@ -81,13 +82,14 @@ def test_concurrent_requests_are_micro_batched_and_answered_correctly(
 
 
 def test_errors_over_real_http_are_json(server: RunningServer) -> None:
+    limit = Settings().MAX_BODY_BYTES  # the server runs with the default
     too_big = httpx.post(
-        f"{server.url}/v1/predict", content=b"x" * 300_000, headers={"content-type": "application/json"}, timeout=30
+        f"{server.url}/v1/predict", content=b"x" * (limit + 1), headers={"content-type": "application/json"}, timeout=30
     )
-    assert too_big.status_code == 413 and "limit is 262144 bytes" in too_big.json()["detail"]
+    assert too_big.status_code == 413 and f"limit is {limit} bytes" in too_big.json()["detail"]
     streamed = httpx.post(
         f"{server.url}/v1/predict",
-        content=iter([b"x" * 100_000] * 3),
+        content=iter([b"x" * 100_000] * (limit // 100_000 + 1)),
         headers={"content-type": "application/json"},
         timeout=30,
     )
