@@ -264,7 +264,23 @@ def _start_kiwi(workers: int) -> Any:
 
 
 def _kiwi_tokens(text: str, morphemes: Iterable[Any]) -> list[Token]:
-    return [Token(text[m.start : m.start + m.len], m.start, m.start + m.len, m.form) for m in morphemes]
+    """Kiwi's morphemes with their spans. A morpheme Kiwi infers without writing (the copula 이 in `0라`:
+    length 0) takes the span of the morpheme it was read from: the next one if that starts there, else the
+    one before, else the character at its place."""
+    found = [(m.form, m.start, m.start + m.len) for m in morphemes]
+    spans = []
+    for index, (_, start, end) in enumerate(found):
+        if end == start:
+            after = next(((s, e) for _, s, e in found[index + 1 :] if e > s), None)
+            before = next(((s, e) for _, s, e in reversed(found[:index]) if e > s), None)
+            if after is not None and after[0] == start:
+                start, end = after
+            elif before is not None and before[1] == start:
+                start, end = before
+            else:
+                start, end = (start, start + 1) if start < len(text) else (max(start - 1, 0), start)
+        spans.append((start, end))
+    return [Token(text[start:end], start, end, form) for (form, _, _), (start, end) in zip(found, spans)]
 
 
 def _around_astral(morphs: Callable[[str], list[str]], text: str) -> list[str]:
@@ -305,6 +321,7 @@ def align(text: str, morphemes: Sequence[str]) -> list[Token]:
         spans.append((found, found + len(morpheme)))
         cursor = found + len(morpheme)
     _fill_gaps(text, spans)
+    _extend_into_word_tails(text, spans)
     return [Token(text[s[0] : s[1]], s[0], s[1], m) for m, s in zip(morphemes, spans) if s is not None]
 
 
@@ -336,6 +353,28 @@ def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
             else:
                 spans[index + j] = neighbour
         index = run_end
+
+
+def _extend_into_word_tails(text: str, spans: list[tuple[int, int] | None]) -> None:
+    """Give the characters at the end of a word that no morpheme took to the token(s) ending just before them.
+
+    Okt's normaliser shortens repeated characters (ㅋㅋㅋㅋㅋㅋ -> ㅋㅋㅋ), so the rest of the word would belong
+    to no token and stay unshaded in the heat map, though the model read it as that token.
+    """
+    covered = [False] * len(text)
+    for span in spans:
+        if span is not None:
+            covered[span[0] : span[1]] = [True] * (span[1] - span[0])
+    tails = {}
+    for span in spans:
+        if span is not None and span[1] not in tails:
+            tail = span[1]
+            while tail < len(text) and not covered[tail] and not text[tail].isspace():
+                tail += 1
+            tails[span[1]] = tail
+    for index, span in enumerate(spans):
+        if span is not None:
+            spans[index] = (span[0], tails[span[1]])
 
 
 class MorphTokenizer:

@@ -234,6 +234,16 @@ def test_preloading_skips_taggers_without_a_jvm_and_a_jvm_that_will_not_start(mo
     assert child.stderr.count("Unrecognized option: -Xbogus") == 1
 
 
+@pytest.mark.parametrize("text", ["ㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋ 개웃김", "재밌었어욬ㅋㅋㅋㅋ", "가" * 30])
+def test_repeats_the_normaliser_shortened_stay_with_their_token(text: str) -> None:
+    """Okt's norm reads ㅋㅋㅋㅋㅋㅋ as ㅋㅋㅋ; the characters it dropped belong to that token, not to none."""
+    tokens = okt_stemmed().tokenize(text)
+    assert_spans_point_at_text(text, tokens)
+    covered = {i for token in tokens for i in range(token.start, token.end)}
+    assert covered == {i for i, char in enumerate(text) if not char.isspace()}
+    assert len(tokens[-1].form) < len(tokens[-1].text) or len(tokens[0].form) < len(tokens[0].text)
+
+
 def test_rewritten_morphemes_take_the_gap() -> None:
     tokens = align("했다", ["하", "았", "다"])
     assert [(t.text, t.form) for t in tokens] == [("했", "하"), ("했", "았"), ("다", "다")]
@@ -305,6 +315,15 @@ def test_kiwi_contractions_share_their_syllable_and_emoji_stay_whole(kiwi: Morph
     assert tokens[-1].text == "최고"
     contracted = kiwi.tokenize("했다")  # 하 + 었 both come from the one syllable 했
     assert [(t.form, t.start, t.end) for t in contracted][:2] == [("하", 0, 1), ("었", 0, 1)]
+
+
+@pytest.mark.parametrize("text", ["0라", "나야"])
+def test_kiwi_morphemes_it_infers_take_the_span_they_were_read_from(kiwi: MorphTokenizer, text: str) -> None:
+    """Kiwi reads the copula 이 into 라 and 야 with length 0; an empty span would vanish from the heat map."""
+    tokens = kiwi.tokenize(text)
+    assert_spans_point_at_text(text, tokens)
+    inferred = [t for t in tokens if t.form == "이"]
+    assert inferred and inferred[0].text == text[-1] and (inferred[0].start, inferred[0].end) == (1, 2)
 
 
 def test_kiwi_batches_match_one_by_one_across_threads(kiwi: MorphTokenizer) -> None:
