@@ -27,7 +27,7 @@ def preload_tokenizer(model_dir: Path) -> None:
     for the model load to report."""
     try:
         name, options = tokenizer_of(resolve(model_dir))
-    except BundleError:
+    except (BundleError, OSError):
         return
     preload(name, options)
 

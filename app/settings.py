@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +16,10 @@ SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
 
 
 def largest_batch_bytes(texts: int, chars: int) -> int:
-    """The JSON body of `texts` texts of `chars` characters each, every character written as a 6-byte
-    `\\uXXXX` escape (as Python's json.dumps writes non-ASCII by default), with room for the JSON around them."""
-    return texts * (chars * 6 + 8) + 1024
+    """The JSON body of `texts` texts of `chars` characters each, every character an emoji or another character
+    beyond U+FFFF written as a 12-byte surrogate-pair escape (`\\ud83d\\ude00`, as Python's json.dumps writes
+    it), with room for the JSON around them."""
+    return texts * (chars * 12 + 8) + 1024
 
 
 class SettingsError(ValueError):
@@ -45,14 +46,11 @@ class Settings(BaseSettings):
     )
     MAX_TEXT_CHARS: int = Field(2000, gt=0, le=100_000, description="Longest text accepted, in characters.")
     MAX_BATCH_TEXTS: int = Field(64, gt=0, le=10_000, description="Most texts accepted by /v1/predict/batch.")
-    MAX_BODY_BYTES: int = Field(
-        # `earlier`: the fields validated before this one (a failed one is reported, and startup stops)
-        default_factory=lambda earlier: largest_batch_bytes(
-            earlier.get("MAX_BATCH_TEXTS", 1), earlier.get("MAX_TEXT_CHARS", 1)
-        ),
+    MAX_BODY_BYTES: int | None = Field(
+        None,
         gt=0,
-        description="Largest request body accepted, in bytes (413 above); default: what the largest valid batch "
-        "needs with every character \\u-escaped.",
+        description="Largest request body accepted, in bytes (413 above); unset: what the largest valid batch needs "
+        "with every character \\u-escaped (set once the settings are read, so it is never None afterwards).",
     )
     MICROBATCH_MAX_SIZE: int = Field(32, gt=0, le=1024, description="Most single requests run as one model batch.")
     MICROBATCH_MAX_WAIT_MS: float = Field(
@@ -103,6 +101,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _body_fits_the_largest_batch(self) -> Settings:
+        if self.MAX_BODY_BYTES is None:
+            self.MAX_BODY_BYTES = largest_batch_bytes(self.MAX_BATCH_TEXTS, self.MAX_TEXT_CHARS)
+        return self
 
 
 @lru_cache

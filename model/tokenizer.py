@@ -225,10 +225,9 @@ def composed(text: str) -> tuple[str, list[tuple[int, int]]] | None:
         characters += run
         sources += [(start, end)] * len(run)
         start = end
-    result = "".join(characters)
-    if len(result) == len(text) or unicodedata.normalize("NFC", result) != unicodedata.normalize("NFC", text):
-        return None  # nothing joined, or marks in an order this run-by-run composition cannot keep
-    return result, sources
+    if len(characters) == len(text):
+        return None  # nothing joined (NFC would only have rewritten single characters)
+    return "".join(characters), sources
 
 
 def _in_source(text: str, joined: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
@@ -268,19 +267,26 @@ def _kiwi_tokens(text: str, morphemes: Iterable[Any]) -> list[Token]:
     length 0) takes the span of the morpheme it was read from: the next one if that starts there, else the
     one before, else the character at its place."""
     found = [(m.form, m.start, m.start + m.len) for m in morphemes]
-    spans = []
-    for index, (_, start, end) in enumerate(found):
-        if end == start:
-            after = next(((s, e) for _, s, e in found[index + 1 :] if e > s), None)
-            before = next(((s, e) for _, s, e in reversed(found[:index]) if e > s), None)
-            if after is not None and after[0] == start:
-                start, end = after
-            elif before is not None and before[1] == start:
-                start, end = before
-            else:
-                start, end = (start, start + 1) if start < len(text) else (max(start - 1, 0), start)
-        spans.append((start, end))
-    return [Token(text[start:end], start, end, form) for (form, _, _), (start, end) in zip(found, spans)]
+    following: list[tuple[int, int] | None] = []  # the next written morpheme's span, for each morpheme
+    written: tuple[int, int] | None = None
+    for _, start, end in reversed(found):
+        following.append(written)
+        if end > start:
+            written = (start, end)
+    following.reverse()
+    tokens: list[Token] = []
+    previous: tuple[int, int] | None = None
+    for (form, start, end), after in zip(found, following):
+        if end > start:
+            previous = (start, end)
+        elif after is not None and after[0] == start:
+            start, end = after
+        elif previous is not None and previous[1] == start:
+            start, end = previous
+        else:
+            start, end = (start, start + 1) if start < len(text) else (max(start - 1, 0), start)
+        tokens.append(Token(text[start:end], start, end, form))
+    return tokens
 
 
 def _around_astral(morphs: Callable[[str], list[str]], text: str) -> list[str]:
@@ -321,7 +327,7 @@ def align(text: str, morphemes: Sequence[str]) -> list[Token]:
         spans.append((found, found + len(morpheme)))
         cursor = found + len(morpheme)
     _fill_gaps(text, spans)
-    _extend_into_word_tails(text, spans)
+    _cover_skipped_characters(text, spans)
     return [Token(text[s[0] : s[1]], s[0], s[1], m) for m, s in zip(morphemes, spans) if s is not None]
 
 
@@ -355,11 +361,12 @@ def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
         index = run_end
 
 
-def _extend_into_word_tails(text: str, spans: list[tuple[int, int] | None]) -> None:
-    """Give the characters at the end of a word that no morpheme took to the token(s) ending just before them.
+def _cover_skipped_characters(text: str, spans: list[tuple[int, int] | None]) -> None:
+    """Give the characters of a word that no morpheme took to the token(s) ending just before them.
 
-    Okt's normaliser shortens repeated characters (ㅋㅋㅋㅋㅋㅋ -> ㅋㅋㅋ), so the rest of the word would belong
-    to no token and stay unshaded in the heat map, though the model read it as that token.
+    Okt's normaliser shortens repeated characters (ㅋㅋㅋㅋㅋㅋ -> ㅋㅋㅋ, also in ㅋㅋㅋㅋㅋㅋ영화), so the
+    characters it dropped would belong to no token and stay unshaded in the heat map, though the model
+    read them as that token.
     """
     covered = [False] * len(text)
     for span in spans:

@@ -50,7 +50,7 @@ def test_bundle_describes_itself(tiny_bundle: Path) -> None:
     assert 0.0 <= bundle.metrics["test"]["accuracy"] <= 1.0
 
 
-def test_the_tokenizer_is_read_from_config_without_keras(bundle_copy: Path) -> None:
+def test_the_tokenizer_is_read_from_the_config_file_alone(bundle_copy: Path) -> None:
     """`python -m app` preloads this tagger before it imports TensorFlow."""
     assert tokenizer_of(bundle_copy) == ("okt", Bundle.load(bundle_copy).config.tokenizer["options"])
     config = json.loads((bundle_copy / CONFIG_FILE).read_text("utf-8"))

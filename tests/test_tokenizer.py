@@ -367,7 +367,7 @@ def test_decomposed_text_reads_like_composed_text_and_keeps_its_spans(name: str)
 
 def test_composition_joins_runs_and_leaves_single_characters_alone() -> None:
     assert composed(REVIEW) is None
-    assert composed("x\u0301") is None  # no precomposed character: nothing joins
+    assert composed("x\u0301") is None  # already NFC: no precomposed x with an acute
     assert composed("아깝\uf933") is None  # NFC would rewrite the compatibility ideograph; NSMC writes it so
     assert composed("e\u0301t\u1100\u1161") == ("ét가", [(0, 2), (2, 3), (3, 5)])
 
