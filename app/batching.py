@@ -48,9 +48,10 @@ class MicroBatcher:
     At most `threads` model calls run at once (micro-batches and direct `run` calls together; more than
     the core count only adds contention). A new micro-batch is gathered only when fewer than `threads`
     micro-batches are running, so requests arriving while the model is busy join the next batch instead of
-    queueing one by one. Direct `run` calls (whole batches) hold at most `threads - 1` of the threads, so
-    single requests never queue behind them: a few large batches could otherwise keep every thread busy
-    for tens of seconds while single requests wait. Each
+    queueing one by one. Direct `run` calls (whole batches) hold at most `threads - 1` of the threads (with
+    one thread, that one), so single requests wait behind at most the batch running, not every batch queued:
+    a few large batches could otherwise keep every thread busy for tens of seconds. (The batch running still
+    shares the tokenizer's threads with them.) Each
     caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
     and the worker goes on with the next one. `on_batch` hears the size of every micro-batch run (metrics).
     """
