@@ -122,3 +122,6 @@ def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "training.md").is_file()
     assert [line for line in done.stderr.splitlines() if GLOG_LINE.match(line) or "absl::" in line] == []
+    recorded = json.loads((ROOT / "model" / "default" / "metrics.json").read_text("utf-8"))
+    reported = json.loads((tmp_path / "training.json").read_text("utf-8"))["accuracy"]
+    assert reported == {part: recorded[part]["accuracy"] for part in ("validation", "test")}
