@@ -29,7 +29,8 @@ COPY model/ model/
 RUN useradd --system --uid 10001 --create-home --home-dir /home/app app
 USER app
 
-ENV PORT=8000
+# Every interface inside the container (the published port is the boundary); -e HOST=... still overrides it.
+ENV HOST=0.0.0.0 PORT=8000
 EXPOSE 8000
 
 # Liveness only; the port listens once the model is loaded (start period covers TensorFlow and JVM start-up).
@@ -37,4 +38,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)" || exit 1
 
 # Exec form: python is PID 1 and gets SIGTERM, so uvicorn shuts down gracefully on `docker stop`.
-CMD ["python", "-m", "app", "--host", "0.0.0.0"]
+CMD ["python", "-m", "app"]
