@@ -230,6 +230,11 @@ def composed(text: str) -> tuple[str, list[tuple[int, int]]] | None:
     return "".join(characters), sources
 
 
+def _tagged(text: str, joined: tuple[str, list[tuple[int, int]]] | None) -> str:
+    """What the tagger reads for `text`: its composition when `composed(text)` found one (`joined`)."""
+    return text if joined is None else joined[0]
+
+
 def _in_source(text: str, joined: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
     """Tokens of `composed(text)` (`joined`; None: nothing composed) moved back onto the characters of
     `text` they came from."""
@@ -411,7 +416,7 @@ class MorphTokenizer:
             return []
         try:
             joined = composed(text)
-            return _in_source(text, joined, self._tag(text if joined is None else joined[0]))
+            return _in_source(text, joined, self._tag(_tagged(text, joined)))
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
             self.fallbacks += 1
@@ -448,9 +453,9 @@ class MorphTokenizer:
             part = list(texts[start : start + KIWI_CHUNK])
             joined = [composed(text) for text in part]
             try:
-                analysed = self._kiwi.tokenize([text if join is None else join[0] for text, join in zip(part, joined)])
+                analysed = self._kiwi.tokenize([_tagged(text, join) for text, join in zip(part, joined)])
                 results += [
-                    _in_source(text, join, _kiwi_tokens(text if join is None else join[0], morphemes))
+                    _in_source(text, join, _kiwi_tokens(_tagged(text, join), morphemes))
                     for text, join, morphemes in zip(part, joined, analysed)
                 ]
             except Exception:  # find the text at fault one by one, each with the per-text fallback

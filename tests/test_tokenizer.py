@@ -219,6 +219,14 @@ except TokenizerError as error:
 """
 
 
+def test_preloading_leaves_a_model_dir_it_cannot_read_to_the_model_load(tmp_path) -> None:
+    """A missing bundle, or a path the system refuses (too long), is reported by the model load, not here."""
+    from app.__main__ import preload_tokenizer
+
+    assert preload_tokenizer(tmp_path / "missing") is None
+    assert preload_tokenizer(tmp_path / ("a" * 300)) is None
+
+
 def test_preloading_skips_taggers_without_a_jvm_and_a_jvm_that_will_not_start(monkeypatch) -> None:
     assert preload("kiwi") is None and preload("mecab") is None and preload("no such tagger") is None
     env = {**os.environ, "JVM_OPTIONS": "-Xbogus"}  # the model's load reports it; preloading stays quiet

@@ -312,6 +312,19 @@ def test_help_and_bad_arguments_answer_before_tensorflow_is_imported(
     assert "Traceback" not in ran.stderr
 
 
+def test_importing_the_training_pipeline_first_still_sets_the_keras_backend(tmp_path: Path) -> None:
+    """`training` imports `model` before anything imports Keras, so a library caller gets the same setup."""
+    probe = (
+        "import sys, training.pipeline, keras\n"
+        "order = list(sys.modules)  # in the order their imports began\n"
+        "print(order.index('model') < order.index('keras'), keras.backend.backend())"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-1500:]
+    assert ran.stdout.split() == ["True", "tensorflow"]
+
+
 def test_train_config_gives_okt_its_options_and_other_taggers_none() -> None:
     from model.tokenizer import MorphTokenizer
     from training.config import TrainConfig
