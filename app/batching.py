@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -28,6 +28,10 @@ class SupportsPredict(Protocol):
 
 class BatcherClosed(RuntimeError):
     """The batcher is not running (the service is starting or shutting down)."""
+
+
+class Overloaded(RuntimeError):
+    """Taking these texts would put more than `max_pending` texts in the batcher's hands at once."""
 
 
 class Batched(NamedTuple):
@@ -51,20 +55,31 @@ class MicroBatcher:
     queueing one by one. Direct `run` calls (whole batches) hold at most `threads - 1` of the threads (with
     one thread, that one), so single requests wait behind at most the batch running, not every batch queued:
     a few large batches could otherwise keep every thread busy for tens of seconds. (The batch running still
-    shares the tokenizer's threads with them.) Each
-    caller awaits its own future; an exception raised by `predict` reaches every caller of that batch
-    and the worker goes on with the next one. `on_batch` hears the size of every micro-batch run (metrics).
+    shares the tokenizer's threads with them.)
+
+    At most `max_pending` texts are taken at once (queued or running, both kinds of call together); beyond
+    that `submit` and `run` raise `Overloaded` at once, so that under overload a client hears "come back
+    later" in milliseconds instead of waiting in a line that only grows. Each caller awaits its own future;
+    an exception raised by `predict` reaches every caller of that batch and the worker goes on with the next
+    one. `on_batch` hears the size of every micro-batch run (metrics).
     """
 
     def __init__(
-        self, max_size: int, max_wait_s: float, threads: int = 2, on_batch: Callable[[int], None] | None = None
+        self,
+        max_size: int,
+        max_wait_s: float,
+        threads: int = 2,
+        on_batch: Callable[[int], None] | None = None,
+        max_pending: int | None = None,
     ):
-        if max_size < 1 or max_wait_s < 0 or threads < 1:
-            raise ValueError(f"bad MicroBatcher({max_size=}, {max_wait_s=}, {threads=})")
+        if max_size < 1 or max_wait_s < 0 or threads < 1 or (max_pending is not None and max_pending < 1):
+            raise ValueError(f"bad MicroBatcher({max_size=}, {max_wait_s=}, {threads=}, {max_pending=})")
         self.max_size = max_size
         self.max_wait_s = max_wait_s
         self.threads = threads
         self.on_batch = on_batch
+        self.max_pending = max_pending
+        self.pending = 0  # texts taken by submit and run and not yet answered
         self._queue: asyncio.Queue[_Job] | None = None
         self._slots: asyncio.Semaphore | None = None
         self._limiter: anyio.CapacityLimiter | None = None
@@ -74,8 +89,14 @@ class MicroBatcher:
 
     @classmethod
     def from_settings(cls, settings: Settings, on_batch: Callable[[int], None] | None = None) -> MicroBatcher:
-        """The batcher the service runs: MICROBATCH_MAX_SIZE texts, waiting at most MICROBATCH_MAX_WAIT_MS."""
-        return cls(settings.MICROBATCH_MAX_SIZE, settings.MICROBATCH_MAX_WAIT_MS / 1000, on_batch=on_batch)
+        """The batcher the service runs: MICROBATCH_MAX_SIZE texts, waiting at most MICROBATCH_MAX_WAIT_MS, holding
+        at most MAX_PENDING_TEXTS."""
+        return cls(
+            settings.MICROBATCH_MAX_SIZE,
+            settings.MICROBATCH_MAX_WAIT_MS / 1000,
+            on_batch=on_batch,
+            max_pending=settings.MAX_PENDING_TEXTS,
+        )
 
     @property
     def running(self) -> bool:
@@ -107,23 +128,38 @@ class MicroBatcher:
 
     async def submit(self, predictor: SupportsPredict, text: str) -> Batched:
         """Predict one text as part of the next micro-batch."""
-        if not self.running:
-            raise BatcherClosed("the model worker is not running")
-        assert self._queue is not None
-        job = _Job(predictor, text)
-        self._queue.put_nowait(job)
-        return await job.future
+        with self._taking(1):
+            assert self._queue is not None
+            job = _Job(predictor, text)
+            self._queue.put_nowait(job)
+            return await job.future
 
     async def run(self, predictor: SupportsPredict, texts: Sequence[str]) -> list[Prediction]:
         """Predict a whole batch in one call, off the event loop (no waiting for others)."""
+        with self._taking(len(texts)):
+            assert self._whole_batches is not None and self._limiter is not None
+            async with self._whole_batches, self._limiter:
+                return await self._predict(predictor, list(texts))
+
+    @contextmanager
+    def _taking(self, texts: int) -> Iterator[None]:
+        """Count `texts` as pending while the caller waits for them, or refuse them (closed, or over max_pending)."""
         if not self.running:
             raise BatcherClosed("the model worker is not running")
-        assert self._whole_batches is not None
-        async with self._whole_batches:
-            return await self._predict(predictor, list(texts))
+        if self.max_pending is not None and self.pending + texts > self.max_pending:
+            raise Overloaded(
+                f"{self.pending} texts are waiting for the model and {texts} more would pass the limit of "
+                f"{self.max_pending} (MAX_PENDING_TEXTS)"
+            )
+        self.pending += texts
+        try:
+            yield
+        finally:
+            self.pending -= texts
 
     async def _predict(self, predictor: SupportsPredict, texts: list[str]) -> list[Prediction]:
-        predictions = await anyio.to_thread.run_sync(predictor.predict, texts, limiter=self._limiter)
+        """Run the model in a worker thread; the caller holds one of the `threads` model slots (`_limiter`)."""
+        predictions = await anyio.to_thread.run_sync(predictor.predict, texts)
         if len(predictions) != len(texts):
             raise RuntimeError(f"predict returned {len(predictions)} predictions for {len(texts)} texts")
         return predictions
@@ -167,25 +203,29 @@ class MicroBatcher:
                 break
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
-        """Run the jobs whose callers still wait, one model call per predictor (there is normally one)."""
-        assert self._slots is not None
+        """Run the jobs whose callers still wait, one model call per predictor (there is normally one).
+
+        The texts are chosen once a model thread is free, so a caller that went away while the batch gathered or
+        waited for the thread (a client that timed out) costs no model time."""
+        assert self._slots is not None and self._limiter is not None
         try:
-            groups: dict[int, list[_Job]] = {}
-            for job in jobs:
-                if not job.future.done():  # a caller that went away is skipped
-                    groups.setdefault(id(job.predictor), []).append(job)
-            for group in groups.values():
-                if self.on_batch is not None:
-                    self.on_batch(len(group))
-                try:
-                    predictions = await self._predict(group[0].predictor, [job.text for job in group])
-                except Exception as error:
-                    log.warning("a micro-batch of %d texts failed: %s: %s", len(group), type(error).__name__, error)
-                    _fail(group, error)
-                    continue
-                for job, prediction in zip(group, predictions, strict=True):
+            async with self._limiter:
+                groups: dict[int, list[_Job]] = {}
+                for job in jobs:
                     if not job.future.done():
-                        job.future.set_result(Batched(prediction, len(group)))
+                        groups.setdefault(id(job.predictor), []).append(job)
+                for group in groups.values():
+                    if self.on_batch is not None:
+                        self.on_batch(len(group))
+                    try:
+                        predictions = await self._predict(group[0].predictor, [job.text for job in group])
+                    except Exception as error:
+                        log.warning("a micro-batch of %d texts failed: %s: %s", len(group), type(error).__name__, error)
+                        _fail(group, error)
+                        continue
+                    for job, prediction in zip(group, predictions, strict=True):
+                        if not job.future.done():
+                            job.future.set_result(Batched(prediction, len(group)))
         finally:  # whatever stopped this batch (a failing on_batch, cancellation), no caller waits forever
             if not all(job.future.done() for job in jobs):
                 _fail(jobs, BatcherClosed("the micro-batch stopped before answering"))

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.batching import BatcherClosed
+from app.batching import BatcherClosed, Overloaded
 
 log = logging.getLogger("app.errors")
 PARSE_FAILED = "There was an error parsing the body"  # FastAPI's 400 detail for a body json.loads raised on
@@ -83,6 +83,12 @@ async def batcher_closed_handler(request: Request, exc: BatcherClosed) -> JSONRe
     return JSONResponse({"detail": f"service unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
 
 
+async def overloaded_handler(request: Request, exc: Overloaded) -> JSONResponse:
+    """503 at once: the model has more work queued than MAX_PENDING_TEXTS; waiting in line would only grow the line."""
+    detail = f"service busy: {exc}; retry shortly"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Safety net: a bug answers a JSON 500 (and is logged) instead of a bare text page."""
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
@@ -93,4 +99,5 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(BatcherClosed, batcher_closed_handler)
+    app.add_exception_handler(Overloaded, overloaded_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)

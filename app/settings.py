@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_TOKEN_CHARS = 16
+MIN_PENDING_TEXTS = 2048  # the default queue bound: a second or two of work at the measured throughput
 SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
 
 
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted, in bytes (413 above); unset: what the largest valid batch needs "
         "with every character \\u-escaped (set once the settings are read, so it is never None afterwards).",
+    )
+    MAX_PENDING_TEXTS: int | None = Field(
+        None,
+        gt=0,
+        le=10_000_000,
+        description="Most texts the model may have queued or running at once; requests beyond it answer 503 with "
+        f"Retry-After at once; unset: {MIN_PENDING_TEXTS} or four full batches (MAX_BATCH_TEXTS), whichever is more.",
     )
     MICROBATCH_MAX_SIZE: int = Field(32, gt=0, le=1024, description="Most single requests run as one model batch.")
     MICROBATCH_MAX_WAIT_MS: float = Field(
@@ -108,6 +116,17 @@ class Settings(BaseSettings):
             self.MAX_BODY_BYTES = largest_batch_bytes(self.MAX_BATCH_TEXTS, self.MAX_TEXT_CHARS)
         return self
 
+    @model_validator(mode="after")
+    def _queue_holds_a_full_batch(self) -> Settings:
+        if self.MAX_PENDING_TEXTS is None:
+            self.MAX_PENDING_TEXTS = max(MIN_PENDING_TEXTS, 4 * self.MAX_BATCH_TEXTS)
+        elif self.MAX_PENDING_TEXTS < self.MAX_BATCH_TEXTS:
+            raise ValueError(
+                f"MAX_PENDING_TEXTS={self.MAX_PENDING_TEXTS} is below MAX_BATCH_TEXTS={self.MAX_BATCH_TEXTS}: "
+                "a full batch could never be taken"
+            )
+        return self
+
 
 @lru_cache
 def get_settings() -> Settings:
@@ -122,7 +141,10 @@ def describe(error: ValidationError) -> str:
     """One `NAME='value': why` per problem (a secret's value left out), without pydantic's traceback."""
     problems = []
     for item in error.errors(include_url=False):
-        name = str(item["loc"][0]) if item["loc"] else "settings"
+        if not item["loc"]:  # a check across fields: its input is every setting, secrets too; the message names them
+            problems.append(item["msg"].removeprefix("Value error, "))
+            continue
+        name = str(item["loc"][0])
         shown = name if name in SECRETS else f"{name}={item['input']!r}"
         problems.append(f"{shown}: {item['msg']}")
     return "; ".join(problems)

@@ -25,7 +25,7 @@ from app import main as app_main
 from app.deps import get_predictor
 from app.main import create_app
 from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
-from app.settings import Settings, largest_batch_bytes
+from app.settings import Settings, SettingsError, get_settings, largest_batch_bytes
 from model.bundle import BundleError
 from tests.conftest import ROOT
 
@@ -525,6 +525,25 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
     for bad in ({"MAX_TEXT_CHARS": 0}, {"PORT": 70000}, {"MICROBATCH_MAX_WAIT_MS": -1}, {"LOG_LEVEL": "loud"}):
         with pytest.raises(ValidationError):
             Settings(**bad)
+
+
+def test_the_queue_bound_follows_the_batch_limit_and_its_error_keeps_the_token_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().MAX_PENDING_TEXTS == 2048
+    assert Settings(MAX_BATCH_TEXTS=1000).MAX_PENDING_TEXTS == 4000  # four full batches
+    assert Settings(MAX_PENDING_TEXTS=64).MAX_PENDING_TEXTS == 64
+    monkeypatch.setenv("MAX_PENDING_TEXTS", "10")
+    monkeypatch.setenv("ADMIN_TOKEN", "hunter2-but-long-enough")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as refused:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(refused.value) == (
+        "invalid settings: MAX_PENDING_TEXTS=10 is below MAX_BATCH_TEXTS=64: a full batch could never be taken"
+    )
 
 
 def test_invalid_settings_stop_the_server_with_one_line_that_names_each_and_keeps_the_token_secret() -> None:

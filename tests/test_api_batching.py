@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.batching import BatcherClosed, MicroBatcher
+from app.batching import BatcherClosed, MicroBatcher, Overloaded
 from app.settings import Settings
 from model.predictor import Prediction, Predictor
 
@@ -147,6 +147,59 @@ def test_a_caller_that_went_away_is_not_predicted() -> None:
     assert asyncio.run(scenario()).calls == [["busy"], ["kept"]]
 
 
+def test_a_caller_that_leaves_while_its_batch_waits_for_a_model_thread_is_not_predicted() -> None:
+    """A whole batch and a micro-batch hold both threads; the next micro-batch is gathered, and one of its callers
+    leaves before a thread frees up (a client that timed out behind a busy model)."""
+    gate = threading.Event()
+
+    async def scenario() -> Recorder:
+        model, batcher = Recorder(gate=gate), await started()
+        held = [
+            asyncio.create_task(batcher.run(model, ["batch", "x"])),
+            asyncio.create_task(batcher.submit(model, "busy")),
+        ]
+        await asyncio.sleep(0.05)  # both threads are in the model
+        gone = asyncio.create_task(batcher.submit(model, "gone"))
+        kept = asyncio.create_task(batcher.submit(model, "kept"))
+        await asyncio.sleep(0.05)  # gathered into the next micro-batch, which waits for a thread
+        gone.cancel()
+        gate.set()
+        await asyncio.gather(*held, kept)
+        await batcher.stop()
+        return model
+
+    calls = asyncio.run(scenario()).calls
+    assert sorted(calls) == [["batch", "x"], ["busy"], ["kept"]]
+
+
+def test_texts_beyond_max_pending_are_refused_at_once_and_taken_again_once_answered() -> None:
+    gate = threading.Event()
+
+    async def scenario() -> tuple[list[str], int, list[str]]:
+        model, batcher = Recorder(gate=gate), MicroBatcher(32, 0.005, max_pending=3)
+        batcher.start()
+        taken = [asyncio.create_task(batcher.run(model, ["a", "b"])), asyncio.create_task(batcher.submit(model, "c"))]
+        await asyncio.sleep(0.05)
+        refusals = []
+        for attempt in (batcher.submit(model, "d"), batcher.run(model, ["e", "f"])):
+            with pytest.raises(Overloaded) as refused:
+                await asyncio.wait_for(attempt, timeout=1)  # refused at once, not after the model frees up
+            refusals.append(str(refused.value))
+        gate.set()
+        await asyncio.gather(*taken)
+        after = [batcher.pending]
+        after.append((await batcher.submit(model, "g")).prediction.label)
+        await batcher.stop()
+        return refusals, after[0], after[1:]
+
+    refusals, pending_after, answered = asyncio.run(scenario())
+    assert refusals == [
+        "3 texts are waiting for the model and 1 more would pass the limit of 3 (MAX_PENDING_TEXTS)",
+        "3 texts are waiting for the model and 2 more would pass the limit of 3 (MAX_PENDING_TEXTS)",
+    ]
+    assert pending_after == 0 and answered == ["g"]
+
+
 def test_requests_arriving_while_the_model_is_busy_join_one_batch() -> None:
     async def scenario() -> Recorder:
         model = Recorder(call_s=0.05)
@@ -226,6 +279,8 @@ def test_bad_parameters_are_refused() -> None:
         MicroBatcher(0, 0.005)
     with pytest.raises(ValueError):
         MicroBatcher(8, -1)
+    with pytest.raises(ValueError, match="max_pending=0"):
+        MicroBatcher(8, 0.005, max_pending=0)
 
 
 def test_micro_batches_of_the_real_model_answer_like_single_calls(tiny_bundle: Path) -> None:
@@ -266,5 +321,5 @@ def test_the_service_batcher_takes_its_limits_from_settings() -> None:
         return batcher, model
 
     batcher, model = asyncio.run(scenario())
-    assert (batcher.max_size, batcher.max_wait_s) == (3, 0.25)
+    assert (batcher.max_size, batcher.max_wait_s, batcher.max_pending) == (3, 0.25, 2048)
     assert [len(call) for call in model.calls] == [3, 3, 1]

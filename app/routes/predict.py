@@ -17,7 +17,11 @@ from app.settings import Settings
 ERRORS = {
     413: {"model": ErrorOut, "description": "Request body over MAX_BODY_BYTES"},
     422: {"model": ErrorOut, "description": "Invalid request: the detail lists each problem"},
-    503: {"model": ErrorOut, "description": "The model is not loaded yet, or the service is stopping"},
+    503: {
+        "model": ErrorOut,
+        "description": "The model is not loaded yet, the service is stopping, or more than MAX_PENDING_TEXTS texts "
+        "are waiting (Retry-After says when to try again)",
+    },
 }
 
 
