@@ -18,7 +18,13 @@ from app.batching import MicroBatcher
 from app.deps import require_admin
 from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
+from app.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    CancelOnDisconnectMiddleware,
+    HeadAsGetMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.reload import CurrentWatcher, ModelReloader, load_predictor
 from app.routes import admin, docs, health, model_info, page, predict
 from app.settings import Settings, get_settings
@@ -109,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the access log and metrics see every answer, including CORS preflights and 413s.
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+    app.add_middleware(CancelOnDisconnectMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["*"]

@@ -59,7 +59,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        recorder = StatusRecorder(send)
+        recorder = StatusRecorder(scope, send)
         try:
             await self.app(scope, receive, recorder)
         finally:

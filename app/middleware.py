@@ -1,19 +1,24 @@
-"""Pure ASGI middleware: HEAD answered like GET, request body size limit, security headers and structured access
-logs."""
+"""Pure ASGI middleware: HEAD answered like GET, request body size limit, work stopped for clients that left,
+security headers and structured access logs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("app.access")
 _ACCESS_FIELDS = "access_log_fields"
+_CLIENT_LEFT = "client_left"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that closed the connection before the answer; never sent
 
 
 def add_access_log_fields(request: Request, **fields: Any) -> None:
@@ -125,16 +130,81 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-class StatusRecorder:
-    """Wraps an ASGI `send` and remembers the response status (500 if the app fails before answering)."""
+class CancelOnDisconnectMiddleware:
+    """Stop working for a client that closed the connection before its answer started.
 
-    def __init__(self, send: Send):
+    Starlette runs a handler to its end even when the client has gone: under overload, clients that time out
+    leave their abandoned requests ahead of everyone else's. Once the request body has been read, this watches
+    the connection; if it closes first, the handler is cancelled (a queued text leaves its micro-batch, a waiting
+    batch leaves the line; a model call already running finishes in its thread) and the request is logged and
+    counted as 499. Nothing is sent: there is no one to send it to.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_read = asyncio.Event()
+        after_body: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        answering = False
+
+        def client_left() -> None:
+            scope.setdefault("state", {})[_CLIENT_LEFT] = True
+
+        async def receive_body() -> Message:
+            if body_read.is_set():  # the watcher owns the connection now; share what it hears
+                return await asyncio.shield(after_body)
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                client_left()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def send_answer(message: Message) -> None:
+            nonlocal answering
+            answering = True
+            await send(message)
+
+        async def watch(handler: anyio.CancelScope) -> None:
+            await body_read.wait()
+            message = await receive()
+            after_body.set_result(message)
+            if message["type"] == "http.disconnect" and not answering:
+                client_left()
+                handler.cancel()
+
+        with anyio.CancelScope() as handler:
+            watcher = asyncio.create_task(watch(handler))
+            try:
+                await self.app(scope, receive_body, send_answer)
+            finally:
+                watcher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watcher
+
+
+class StatusRecorder:
+    """Wraps an ASGI `send` and remembers the response status: 499 if the client left before the answer (see
+    CancelOnDisconnectMiddleware), 500 if the app failed before answering."""
+
+    def __init__(self, scope: Scope, send: Send):
+        self.scope = scope
         self.send = send
-        self.status = 500
+        self.sent: int | None = None
+
+    @property
+    def status(self) -> int:
+        if self.sent is not None:
+            return self.sent
+        return CLIENT_CLOSED_REQUEST if self.scope.get("state", {}).get(_CLIENT_LEFT) else 500
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.status = message["status"]
+            self.sent = message["status"]
         await self.send(message)
 
 
@@ -150,7 +220,7 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        recorder = StatusRecorder(send)
+        recorder = StatusRecorder(scope, send)
         try:
             await self.app(scope, receive, recorder)
         finally:

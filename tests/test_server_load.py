@@ -1,0 +1,68 @@
+"""The real server under more work than it can take: refusing beyond MAX_PENDING_TEXTS, and dropping the work of
+clients that left. Both need a real uvicorn process: only a real connection closes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from app.launch import RunningServer, running_server
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+MAX_PENDING_TEXTS = 64
+
+
+@pytest.fixture(scope="module")
+def server(default_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log = tmp_path_factory.mktemp("server-load") / "server.log"
+    env = {"MAX_PENDING_TEXTS": str(MAX_PENDING_TEXTS), "METRICS": "public"}
+    with running_server(default_bundle, log, env=env) as running:
+        yield running
+
+
+def long_texts(count: int) -> list[str]:
+    """`count` different 2,000-character texts of real reviews: a batch of 60 keeps the model busy for seconds."""
+    documents = pd.read_csv(FIXTURES / "nsmc_test_1k.tsv", sep="\t", keep_default_na=False)["document"]
+    joined = " ".join(documents)
+    return [joined[i * 500 : i * 500 + 2000] for i in range(count)]
+
+
+def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_costs_no_model_time(server: RunningServer) -> None:
+    url = f"{server.url}/v1/predict/batch"
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(httpx.post, url, json={"texts": long_texts(60)}, timeout=300)
+        while True:  # 60 texts taken: a batch of 5 more is over the limit until they are answered
+            probe = httpx.post(url, json={"texts": ["좋다"] * 5}, timeout=60)
+            if probe.status_code == 503 or busy.done():
+                break
+        with pytest.raises(httpx.ReadTimeout):  # 1 more text fits, and waits for the busy batch: the client leaves
+            httpx.post(url, json={"texts": ["지루하다"]}, timeout=0.3)
+        answered = busy.result()
+
+    assert probe.status_code == 503, f"the busy batch was answered before any probe found it queued ({probe.text})"
+    assert probe.headers["retry-after"] == "1"
+    assert probe.json() == {
+        "detail": f"service busy: 60 texts are waiting for the model and 5 more would pass the limit of "
+        f"{MAX_PENDING_TEXTS} (MAX_PENDING_TEXTS); retry shortly"
+    }
+    assert answered.status_code == 200 and len(answered.json()["predictions"]) == 60
+
+    batches = [line for line in server.log_lines() if line.get("path") == "/v1/predict/batch"]
+    statuses = [line["status"] for line in batches]
+    assert statuses.count(499) == 1 and statuses[-1] == 200 and statuses[-2] == 499
+    # the client left while its text waited behind the busy batch, and its handler ended then: it was never
+    # predicted, since whole batches take turns and the busy one was answered only afterwards
+    left, busy_line = batches[-2], batches[-1]
+    assert left["latency_ms"] < busy_line["latency_ms"] and "texts" not in left
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert 'http_requests_total{method="POST",route="/v1/predict/batch",status="499"} 1.0' in metrics
+    assert 'http_requests_total{method="POST",route="/v1/predict/batch",status="503"} 1.0' in metrics
+
+    after = httpx.post(f"{server.url}/v1/predict", json={"text": "다시 보고 싶은 영화"}, timeout=60)
+    assert after.status_code == 200 and after.json()["label"] in ("negative", "positive")
