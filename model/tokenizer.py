@@ -423,10 +423,14 @@ class MorphTokenizer:
             return align(text, text.split())
 
     def tokenize_many(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[list[Token]]:
-        """Tokenize in order, spread over `workers` threads (JVM calls release the GIL).
+        """Tokenize in order, spread over `workers` threads (JVM calls release the GIL): the calling thread and
+        `workers - 1` helpers take chunks of the texts until none is left.
 
-        The threads live as long as the tokenizer, so a small batch (a micro-batch of a few dozen
-        texts) is split too without paying for new threads or new JVM thread attachments each call.
+        The calling thread works too, so a call never waits for the helpers: when they are busy with another
+        call (a large batch), a micro-batch of single requests is tokenized by its own thread instead of
+        queueing behind that batch's chunks. The helpers live as long as the tokenizer, so a small batch is
+        split too without paying for new threads or new JVM thread attachments each call. `progress` hears
+        the number of texts done so far.
         """
         if len(texts) >= PARALLEL_MIN_TEXTS and self._kiwi is not None:
             return self._kiwi_many(texts, progress)
@@ -434,12 +438,29 @@ class MorphTokenizer:
             return [self.tokenize(text) for text in texts]
         chunk = min(256, -(-len(texts) // self.workers))
         chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
-        results: list[list[Token]] = []
-        for tokens in self._pool().map(lambda part: [self.tokenize(t) for t in part], chunks):
-            results.extend(tokens)
-            if progress is not None:
-                progress(len(results))
-        return results
+        tokenized: list[list[list[Token]]] = [[] for _ in chunks]
+        claimed = done = 0
+        lock = threading.Lock()
+
+        def take_chunks() -> None:
+            nonlocal claimed, done
+            while True:
+                with lock:
+                    index, claimed = claimed, claimed + 1
+                if index >= len(chunks):
+                    return
+                tokenized[index] = [self.tokenize(text) for text in chunks[index]]
+                if progress is not None:
+                    with lock:
+                        done += len(chunks[index])
+                        progress(done)
+
+        helpers = [self._pool().submit(take_chunks) for _ in range(self.workers - 1)]
+        take_chunks()
+        for helper in helpers:
+            if not helper.cancel():  # one still queued behind another call has nothing left to take
+                helper.result()
+        return [tokens for part in tokenized for tokens in part]
 
     @property
     def native_batches(self) -> bool:
@@ -467,5 +488,5 @@ class MorphTokenizer:
     def _pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._threads is None:
-                self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{self.name}-tokenizer")
+                self._threads = ThreadPoolExecutor(self.workers - 1, thread_name_prefix=f"{self.name}-tokenizer")
             return self._threads

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,7 @@ from model.tokenizer import (
     DEFAULT_JVM_OPTIONS,
     PARALLEL_MIN_TEXTS,
     MorphTokenizer,
+    Token,
     TokenizerError,
     align,
     composed,
@@ -285,6 +287,39 @@ def test_whitespace_only_and_empty_texts_have_no_tokens(okt: MorphTokenizer) -> 
 def test_threads_give_the_same_tokens_in_order(okt: MorphTokenizer) -> None:
     texts = SAMPLES * 30
     assert MorphTokenizer("okt", workers=2).tokenize_many(texts) == [okt.tokenize(t) for t in texts]
+
+
+def test_progress_counts_every_text_once_in_order(okt: MorphTokenizer) -> None:
+    heard: list[int] = []
+    tokens = MorphTokenizer("okt", workers=3).tokenize_many(SAMPLES * 30, progress=heard.append)
+    assert len(tokens) == len(SAMPLES) * 30
+    assert heard == sorted(heard) and heard[-1] == len(tokens) and len(heard) == 3  # one report per chunk
+
+
+def test_a_small_call_does_not_queue_behind_a_large_one_for_the_helper_threads() -> None:
+    """A micro-batch tokenized while a large batch holds the helper threads is done by its own thread; before,
+    its chunks waited in the pool's queue until every text of the large batch was tokenized."""
+    reviews = " ".join(read_labelled(FIXTURES / "nsmc_test_1k.tsv").texts)
+    large = [reviews[i * 500 : i * 500 + 2000] for i in range(64)]  # seconds of work for each thread
+    small = SAMPLES * 4
+    large_texts_done = []
+
+    class Counting(MorphTokenizer):
+        def tokenize(self, text: str) -> list[Token]:
+            tokens = super().tokenize(text)
+            if len(text) == 2000:
+                large_texts_done.append(text)
+            return tokens
+
+    tokenizer = Counting("okt", workers=2)
+    expected = tokenizer.tokenize_many(small)  # the JVM and the helper thread are started
+    with ThreadPoolExecutor(1) as elsewhere:
+        running = elsewhere.submit(tokenizer.tokenize_many, large)
+        time.sleep(0.2)  # the large call's chunks are taken by its thread and the helpers
+        assert tokenizer.tokenize_many(small) == expected
+        done_before_small = len(large_texts_done)
+        assert len(running.result()) == len(large)
+    assert done_before_small < len(large) // 2
 
 
 def test_unknown_tokenizer_and_options_are_refused() -> None:
