@@ -54,8 +54,8 @@ class MicroBatcher:
     micro-batches are running, so requests arriving while the model is busy join the next batch instead of
     queueing one by one. Direct `run` calls (whole batches) hold at most `threads - 1` of the threads (with
     one thread, that one), so single requests wait behind at most the batch running, not every batch queued:
-    a few large batches could otherwise keep every thread busy for tens of seconds. (The batch running still
-    shares the tokenizer's threads with them.)
+    a few large batches could otherwise keep every thread busy for tens of seconds. (The tokenizer's helper
+    threads are shared, but each call tokenizes on its own thread too, so it never waits for them.)
 
     At most `max_pending` texts are taken at once (queued or running, both kinds of call together); beyond
     that `submit` and `run` raise `Overloaded` at once, so that under overload a client hears "come back
