@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,8 @@ def undecodable_body(cause: BaseException | None) -> str:
         return f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start})"
     if isinstance(cause, RecursionError):
         return "request body is not valid JSON: arrays or objects nested too deeply"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return f"request body has an integer of more than {sys.get_int_max_str_digits()} digits, which Python refuses"
     return "request body could not be parsed as JSON"
 
 

@@ -304,6 +304,17 @@ def test_a_body_json_cannot_decode_is_a_422_like_a_syntax_error(client: TestClie
     assert client.post("/v1/predict", json={"text": "좋아요"}).status_code == 200  # and the server answers on
 
 
+def test_an_integer_python_refuses_to_read_is_named(client: TestClient) -> None:
+    """json.loads refuses integers over sys.get_int_max_str_digits() digits (4,300) with a ValueError, which
+    FastAPI reports as a bare 400 "error parsing the body"."""
+    response = client.post(
+        "/v1/predict", content=b'{"text": ' + b"7" * 5000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    msg = f"request body has an integer of more than {sys.get_int_max_str_digits()} digits, which Python refuses"
+    assert response.json() == {"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}
+
+
 def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
     response = client.post("/v1/predict", json={"text": "비밀" * 1500})
     assert response.status_code == 422 and "비밀" not in response.text
