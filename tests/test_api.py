@@ -585,6 +585,15 @@ def test_one_answer_lists_every_problem_of_a_batch(client: TestClient) -> None:
     assert "valid string" in problems[("body", "texts", 10)] and "empty" in problems[("body", "texts", 20)]
 
 
+def test_a_text_with_a_control_character_and_too_many_characters_hears_of_both(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={"text": "좋아\x01" + "요" * 2000})
+    assert response.status_code == 422
+    messages = [problem["msg"] for problem in response.json()["detail"]]
+    assert len(messages) == 2 and all(problem["loc"] == ["body", "text"] for problem in response.json()["detail"])
+    assert "control character U+0001 at position 2" in messages[0]
+    assert messages[1] == "text has 2003 characters; the limit is 2000"
+
+
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client.app.state.settings, "MAX_TEXT_CHARS", 10)
     monkeypatch.setattr(client.app.state.settings, "MAX_BATCH_TEXTS", 2)

@@ -71,11 +71,11 @@ class LimitsCheckedRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as error:
-                reported = {tuple(problem["loc"]) for problem in error.errors()}
+                reported = {(tuple(problem["loc"]), problem["type"]) for problem in error.errors()}
                 more = [
                     problem
                     for problem in limit_errors(error.body, request.app.state.settings)
-                    if problem["loc"] not in reported
+                    if (problem["loc"], problem["type"]) not in reported
                 ]
                 if not more:
                     raise
