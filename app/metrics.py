@@ -48,11 +48,21 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Count every answer (413s and 404s included) and time it, labelled by the route template that matched."""
+    """Count every answer (413s and 404s included) and time it, labelled by route template (never a raw path)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
         self.metrics = metrics
+        self._plain_paths: frozenset[str] | None = None
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route that matched; for a request answered before routing (a 413 from the body
+        limit), its path if that is an API route without parameters; else `unmatched`."""
+        if (route := getattr(scope.get("route"), "path", None)) is not None:
+            return route
+        if self._plain_paths is None:
+            self._plain_paths = frozenset(path for path in scope["app"].openapi()["paths"] if "{" not in path)
+        return scope["path"] if scope["path"] in self._plain_paths else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +73,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recorder)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = self._route(scope)
             self.metrics.requests.labels(scope["method"], route, str(recorder.status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)

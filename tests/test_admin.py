@@ -176,8 +176,11 @@ def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, ro
     assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
     client.get("/no/such/path/123")
     client.head("/healthz")
+    too_big = b"x" * (client.app.state.settings.MAX_BODY_BYTES + 1)
+    assert client.post("/v1/predict/batch", content=too_big).status_code == 413  # answered before routing
     text = client.get("/metrics", headers=AUTH).text
     assert 'route="unmatched"' in text  # raw paths never become labels
+    assert 'http_requests_total{method="POST",route="/v1/predict/batch",status="413"} 1.0' in text
     assert 'http_requests_total{method="HEAD",route="/healthz",status="200"}' in text
 
 
