@@ -54,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise
     batcher = MicroBatcher.from_settings(settings, on_batch=metrics.batch_size.observe)
     batcher.start()
+    metrics.watch_pending(batcher)
     watch = None
     try:
         app.state.predictor, app.state.batcher = predictor, batcher

@@ -11,6 +11,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.batching import MicroBatcher
 from app.middleware import StatusRecorder
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -38,10 +39,22 @@ class Metrics:
         )
         self.model = Gauge("model_info", "The model version serving (value 1)", ["version"], registry=self.registry)
         self.reloads = Counter("model_reloads", "Hot reload attempts by result", ["result"], registry=self.registry)
+        self.pending = Gauge(
+            "texts_pending",
+            "Texts waiting for or in the model; over MAX_PENDING_TEXTS a prediction is refused (503)",
+            registry=self.registry,
+        )
+        self.pending_limit = Gauge("texts_pending_limit", "MAX_PENDING_TEXTS", registry=self.registry)
 
     def set_model(self, version: str) -> None:
         self.model.clear()
         self.model.labels(version).set(1)
+
+    def watch_pending(self, batcher: MicroBatcher) -> None:
+        """Report the batcher's queue depth (read at each scrape) and its limit: saturation at a glance."""
+        self.pending.set_function(lambda: batcher.pending)
+        if batcher.max_pending is not None:
+            self.pending_limit.set(batcher.max_pending)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -174,6 +174,8 @@ def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, ro
     assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/predict"}' in text
     assert "microbatch_size_count" in text and 'model_reloads_total{result="failed"}' in text
     assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
+    assert "texts_pending 0.0" in text  # nothing waits once every answer is in
+    assert f"texts_pending_limit {client.app.state.settings.MAX_PENDING_TEXTS}.0" in text
     client.get("/no/such/path/123")
     client.head("/healthz")
     too_big = b"x" * (client.app.state.settings.MAX_BODY_BYTES + 1)

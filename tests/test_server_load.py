@@ -3,6 +3,8 @@ clients that left. Both need a real uvicorn process: only a real connection clos
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,19 +35,27 @@ def long_texts(count: int) -> list[str]:
     return [joined[i * 500 : i * 500 + 2000] for i in range(count)]
 
 
+def pending_texts(server: RunningServer) -> float:
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    return float(re.search(r"^texts_pending (\S+)$", metrics, re.MULTILINE).group(1))
+
+
 def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_costs_no_model_time(server: RunningServer) -> None:
     url = f"{server.url}/v1/predict/batch"
+    assert pending_texts(server) == 0
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(httpx.post, url, json={"texts": long_texts(60)}, timeout=300)
-        while True:  # 60 texts taken: a batch of 5 more is over the limit until they are answered
-            probe = httpx.post(url, json={"texts": ["좋다"] * 5}, timeout=60)
-            if probe.status_code == 503 or busy.done():
-                break
+        deadline = time.monotonic() + 30
+        while pending_texts(server) < 60:  # the busy batch is taken (and holds the model for seconds)
+            assert not busy.done(), f"the busy batch was answered before it was seen pending: {busy.result().text}"
+            assert time.monotonic() < deadline, "the busy batch was not taken within 30 s"
+            time.sleep(0.005)
+        probe = httpx.post(url, json={"texts": ["좋다"] * 5}, timeout=60)  # 60 + 5 texts: over the limit
         with pytest.raises(httpx.ReadTimeout):  # 1 more text fits, and waits for the busy batch: the client leaves
             httpx.post(url, json={"texts": ["지루하다"]}, timeout=0.3)
         answered = busy.result()
 
-    assert probe.status_code == 503, f"the busy batch was answered before any probe found it queued ({probe.text})"
+    assert probe.status_code == 503, probe.text
     assert probe.headers["retry-after"] == "1"
     assert probe.json() == {
         "detail": f"service busy: 60 texts are waiting for the model and 5 more would pass the limit of "
@@ -60,7 +70,9 @@ def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_costs_no_model_ti
     # predicted, since whole batches take turns and the busy one was answered only afterwards
     left, busy_line = batches[-2], batches[-1]
     assert left["latency_ms"] < busy_line["latency_ms"] and "texts" not in left
+    assert pending_texts(server) == 0
     metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert f"texts_pending_limit {MAX_PENDING_TEXTS}.0" in metrics
     assert 'http_requests_total{method="POST",route="/v1/predict/batch",status="499"} 1.0' in metrics
     assert 'http_requests_total{method="POST",route="/v1/predict/batch",status="503"} 1.0' in metrics
 
