@@ -215,6 +215,18 @@ def test_an_api_error_is_shown_to_the_user(server: RunningServer, browser) -> No
     page.close()
 
 
+def test_a_busy_or_too_large_answer_gets_a_korean_hint(server: RunningServer, browser) -> None:
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    busy = "service busy: 60 texts are waiting for the model and 5 more would pass the limit of 64"
+    assert page.evaluate("([status, body]) => describeError(status, body)", [503, {"detail": busy}]) == (
+        f"오류 503: {busy} (서버가 바쁩니다. 잠시 후 다시 시도하세요)"
+    )
+    assert page.evaluate("describeError(413, {detail: 'too large'})").endswith("(줄 수를 줄이거나 나눠서 보내세요)")
+    assert page.evaluate("describeError(500, null)") == "오류 500: 서버가 이유를 알려 주지 않았습니다"
+    page.close()
+
+
 def test_examples_are_one_click_away_and_assets_are_local(server: RunningServer, browser) -> None:
     page = browser.new_page()
     requested: list[str] = []

@@ -42,6 +42,7 @@ function describeError(status, body, lineNumbers = []) {
     message = detail.map((d) => linePrefix(d.loc, lineNumbers) + (d.msg || JSON.stringify(d))).join("; ");
   }
   if (status === 413) message += " (줄 수를 줄이거나 나눠서 보내세요)";
+  if (status === 503) message += " (서버가 바쁩니다. 잠시 후 다시 시도하세요)";
   return `오류 ${status}: ${message}`;
 }
 
