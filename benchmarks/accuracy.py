@@ -198,12 +198,16 @@ def changed_settings(runs: dict[str, dict]) -> dict:
     """The training settings, other than the seed, in which these runs differ from the default configuration.
 
     A bundle trained before an option existed has no value for it; it was trained as BEFORE_THE_OPTION says.
+    When every run split its data with the same seed, the split is pinned, whether a run named that seed as
+    `--split-seed` or left the split to its own `--seed` (seed 42 without `--split-seed 42` beside runs with it).
     """
     defaults = asdict(TrainConfig())
+    splits = {split_seed(run["train_config"]) for run in runs.values()}
+    pinned = {"split_seed": next(iter(splits))} if len(runs) > 1 and len(splits) == 1 else {}
     changed = [
         {
             key: value
-            for key, value in {**BEFORE_THE_OPTION, **run["train_config"]}.items()
+            for key, value in {**BEFORE_THE_OPTION, **run["train_config"], **pinned}.items()
             if key != "seed" and value != defaults.get(key)
         }
         for run in runs.values()

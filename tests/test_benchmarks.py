@@ -125,3 +125,17 @@ def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_
     recorded = json.loads((ROOT / "model" / "default" / "metrics.json").read_text("utf-8"))
     reported = json.loads((tmp_path / "training.json").read_text("utf-8"))["accuracy"]
     assert reported == {part: recorded[part]["accuracy"] for part in ("validation", "test")}
+
+
+def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> None:
+    from benchmarks.accuracy import changed_settings
+
+    def run(seed: int, **settings) -> dict:
+        return {"train_config": {"seed": seed, "language_model_epochs": 8, **settings}}
+
+    teachers = ["model/default", "runs/kiwi_lm"]
+    pinned = {"42": run(42, teachers=teachers), "43": run(43, split_seed=42, teachers=teachers)}
+    assert changed_settings(pinned) == {"teachers": teachers, "split_seed": 42}
+    assert changed_settings({"42": run(42), "43": run(43)}) == {}  # each split follows its own seed
+    with pytest.raises(SystemExit, match="differ in more than the seed"):
+        changed_settings({"42": run(42, split_seed=7), "43": run(43)})
