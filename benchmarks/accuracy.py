@@ -244,7 +244,11 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
         "validation": ([train.texts[i] for i in validation_rows], [true_train[i] for i in validation_rows]),
         "test": (test.texts, label_names_for(first, test)),
     }
-    figures: dict = {"members": {name: {} for name in members}, "ensemble": {}}
+    # the version tells apart two sections with the same paths (a member retrained in place)
+    figures: dict = {
+        "members": {name: {"version": member.bundle.version} for name, member in members.items()},
+        "ensemble": {},
+    }
     for part, (texts, true) in parts.items():
         summed = np.zeros((len(texts), len(first.labels)))
         for name, predictor in members.items():
@@ -411,7 +415,10 @@ def markdown_sections(data: dict) -> list[str]:
         )
     for name in sorted(key for key in data if key.startswith("ensemble")):
         ensemble = data[name]
-        named = [(f"`{member}`", run) for member, run in ensemble["members"].items()]
+        named = [
+            (f"`{member}`" + (f" ({run['version']})" if "version" in run else ""), run)
+            for member, run in ensemble["members"].items()
+        ]
         named.append(("**mean of the probabilities**", ensemble["ensemble"]))
         rows = [
             [member, pct(run["validation"]["accuracy"]), pct(run["test"]["accuracy"]), pct(run["test"]["macro_f1"])]

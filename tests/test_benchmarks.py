@@ -139,3 +139,15 @@ def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> N
     assert changed_settings({"42": run(42), "43": run(43)}) == {}  # each split follows its own seed
     with pytest.raises(SystemExit, match="differ in more than the seed"):
         changed_settings({"42": run(42, split_seed=7), "43": run(43)})
+
+
+def test_an_ensemble_section_names_each_members_version_when_it_was_recorded() -> None:
+    from benchmarks.accuracy import markdown_sections
+
+    figures = {"validation": {"accuracy": 0.88}, "test": {"accuracy": 0.875, "macro_f1": 0.874}}
+    section = {"validation_rows": 15_000, "seed": 42, "ensemble": figures}
+    recorded = {**section, "members": {"runs/a": {"version": "20261129-021707-c707520e", **figures}, "runs/b": figures}}
+    (markdown,) = markdown_sections({"ensemble_rerun": recorded})
+    assert "| `runs/a` (20261129-021707-c707520e) | 88.00% |" in markdown
+    assert "| `runs/b` | 88.00% |" in markdown  # sections written before versions were recorded
+    assert markdown.endswith("--bundles runs/a runs/b --section ensemble_rerun`")
