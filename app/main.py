@@ -20,7 +20,7 @@ from app.errors import add_exception_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import (
     AccessLogMiddleware,
-    BodySizeLimitMiddleware,
+    BodyLimitsMiddleware,
     CancelOnDisconnectMiddleware,
     HeadAsGetMiddleware,
     SecurityHeadersMiddleware,
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the access log and metrics see every answer, including CORS preflights and 413s.
     app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+    app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.MAX_BODY_BYTES, timeout_s=settings.BODY_TIMEOUT_S)
     app.add_middleware(CancelOnDisconnectMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(

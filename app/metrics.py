@@ -69,8 +69,8 @@ class MetricsMiddleware:
         self._plain_paths: frozenset[str] | None = None
 
     def _route(self, scope: Scope) -> str:
-        """The template of the route that matched; for a request answered before routing (a 413 from the body
-        limit), its path if that is an API route without parameters; else `unmatched`."""
+        """The template of the route that matched; for a request answered before routing (a 413 or 408 from
+        the body limits), its path if that is an API route without parameters; else `unmatched`."""
         if (route := getattr(scope.get("route"), "path", None)) is not None:
             return route
         if self._plain_paths is None:

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: HEAD answered like GET, request body size limit, work stopped for clients that left,
+"""Pure ASGI middleware: HEAD answered like GET, request body size and time limits, work stopped for clients that left,
 security headers and structured access logs."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 access_log = logging.getLogger("app.access")
 _ACCESS_FIELDS = "access_log_fields"
 _CLIENT_LEFT = "client_left"
+_CLOSE = [(b"connection", b"close")]  # the rest of a refused body may still be on its way
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that closed the connection before the answer; never sent
 
 
@@ -71,20 +72,31 @@ class HeadAsGetMiddleware:
             scope["route"] = as_get["route"]
 
 
-class BodySizeLimitMiddleware:
-    """Answer 413 for a body over `max_bytes` before anything parses it.
+class BodyLimitsMiddleware:
+    """Answer 413 for a body over `max_bytes`, and 408 for one not received within `timeout_s`, before anything
+    parses it.
 
     A declared Content-Length over the limit is refused without reading the body; otherwise the body
     is read (counting chunked/streamed bytes) up to the limit and replayed to the app, so no handler
-    ever sees a partial or oversized body.
+    ever sees a partial or oversized body. The whole body must arrive within `timeout_s` of the request's
+    headers: a client that stops sending (or trickles bytes) would otherwise hold its connection and its
+    partial body for as long as it likes. Both answers close the connection.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     def _too_large(self, size: str) -> dict[str, str]:
         return {"detail": f"request body is {size}; the limit is {self.max_bytes} bytes"}
+
+    def _too_slow(self, received: int, declared: int | None) -> dict[str, str]:
+        of = f" of {declared}" if declared is not None else ""
+        return {
+            "detail": f"request body not received within {self.timeout_s:g} s ({received}{of} bytes arrived); "
+            "send the whole body at once (BODY_TIMEOUT_S)"
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,22 +104,27 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await send_json(send, 413, self._too_large(f"{declared} bytes"), [(b"connection", b"close")])
+            await send_json(send, 413, self._too_large(f"{declared} bytes"), _CLOSE)
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; there is no one to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await send_json(send, 413, self._too_large(f"over {self.max_bytes} bytes"), [(b"connection", b"close")])
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client went away; there is no one to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await send_json(send, 413, self._too_large(f"over {self.max_bytes} bytes"), _CLOSE)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await send_json(send, 408, self._too_slow(size, declared), _CLOSE)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -118,6 +135,7 @@ class BodySizeLimitMiddleware:
             return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
         await self.app(scope, replay, send)
+
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Largest request body accepted, in bytes (413 above); unset: what the largest valid batch needs "
         "with every character \\u-escaped (set once the settings are read, so it is never None afterwards).",
     )
+    BODY_TIMEOUT_S: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a client may take to send a request body once its headers arrived (408 after it).",
+    )
     MAX_PENDING_TEXTS: int | None = Field(
         None,
         gt=0,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,7 @@ TEXTS = [
     "그냥 그랬음",
     "이모지 😀 섞인 문장 최고",
 ]
+BODY_TIMEOUT_S = 1.5
 SECRET = "이 문장은 로그에 남으면 안 되는 비밀 문장입니다"
 
 pytestmark = pytest.mark.slow
@@ -29,7 +33,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(tiny_bundle, log, env={"MICROBATCH_MAX_WAIT_MS": "5"}) as running:
+    env = {"MICROBATCH_MAX_WAIT_MS": "5", "BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    with running_server(tiny_bundle, log, env=env) as running:
         yield running
 
 
@@ -97,6 +102,44 @@ def test_errors_over_real_http_are_json(server: RunningServer) -> None:
     blank = httpx.post(f"{server.url}/v1/predict", json={"text": "   "}, timeout=30)
     assert blank.status_code == 422 and blank.json()["detail"][0]["msg"].startswith("text must not be empty")
     assert httpx.get(f"{server.url}/nope", timeout=30).json()["detail"].startswith("no route for GET /nope")
+
+
+def raw_exchange(server: RunningServer, request: bytes, pauses: list[tuple[float, bytes]] = ()) -> bytes:
+    """Send `request`, then each (seconds, bytes) of `pauses`, over one socket; everything the server sent until
+    it closed the connection."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10 * BODY_TIMEOUT_S) as connection:
+        connection.sendall(request)
+        for seconds, more in pauses:
+            time.sleep(seconds)
+            connection.sendall(more)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_is_closed(server: RunningServer) -> None:
+    body = json.dumps({"text": TEXTS[0]}).encode()
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    started = time.monotonic()
+    answer = raw_exchange(server, head + body[:10])  # returns only once the server closed the connection
+    waited = time.monotonic() - started
+    status, _, content = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert b"connection: close" in status.lower()
+    detail = json.loads(content)["detail"]
+    assert f"not received within {BODY_TIMEOUT_S:g} s (10 of {len(body)} bytes arrived)" in detail
+    assert waited >= BODY_TIMEOUT_S * 0.9  # not refused early: the body had the whole allowance
+
+    # A body sent in two parts, the second well within the allowance, is read whole and answered.
+    close = head.replace(b"Host: test", b"Host: test\r\nConnection: close")
+    split = raw_exchange(server, close + body[:10], [(BODY_TIMEOUT_S / 3, body[10:])])
+    assert split.startswith(b"HTTP/1.1 200 "), split[:300]
+    assert json.loads(split.partition(b"\r\n\r\n")[2])["label"] in ("negative", "positive")
 
 
 def test_sigterm_shuts_down_gracefully(server: RunningServer) -> None:

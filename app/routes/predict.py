@@ -15,6 +15,7 @@ from app.schemas import BatchPredictionOut, BatchPredictRequest, ErrorOut, Predi
 from app.settings import Settings
 
 ERRORS = {
+    408: {"model": ErrorOut, "description": "Request body not received within BODY_TIMEOUT_S"},
     413: {"model": ErrorOut, "description": "Request body over MAX_BODY_BYTES"},
     422: {"model": ErrorOut, "description": "Invalid request: the detail lists each problem"},
     503: {
