@@ -533,7 +533,19 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
     assert largest_batch_bytes(64, 500) == configured.MAX_BODY_BYTES  # follows the text and batch limits
     monkeypatch.setenv("MAX_BODY_BYTES", "4096")
     assert Settings().MAX_BODY_BYTES == 4096
-    for bad in ({"MAX_TEXT_CHARS": 0}, {"PORT": 70000}, {"MICROBATCH_MAX_WAIT_MS": -1}, {"LOG_LEVEL": "loud"}):
+    # At the largest text and batch limits the largest batch would need 12 GB: the unset body limit stops at 64 MiB,
+    # and a body limit set by hand at 1 GiB, since a body is held whole in memory and parsed.
+    largest = Settings(MAX_TEXT_CHARS=100_000, MAX_BATCH_TEXTS=10_000, MAX_BODY_BYTES=None)
+    assert largest.MAX_BODY_BYTES == 64 * 2**20 < largest_batch_bytes(10_000, 100_000)
+    assert Settings(MAX_BODY_BYTES=2**30).MAX_BODY_BYTES == 2**30
+    for bad in (
+        {"MAX_TEXT_CHARS": 0},
+        {"PORT": 70000},
+        {"MICROBATCH_MAX_WAIT_MS": -1},
+        {"LOG_LEVEL": "loud"},
+        {"MAX_BODY_BYTES": 2**30 + 1},
+        {"BODY_TIMEOUT_S": 0},
+    ):
         with pytest.raises(ValidationError):
             Settings(**bad)
 
