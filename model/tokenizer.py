@@ -339,7 +339,8 @@ def align(text: str, morphemes: Sequence[str]) -> list[Token]:
 def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
     """Give each run of unaligned morphemes the words between its aligned neighbours, in order.
 
-    With as many morphemes as words each takes one word; with fewer, each takes a group of words;
+    With as many morphemes as words each takes one word; with fewer, each takes a group of words (after
+    leaving the tail of a word the token before ends in to that token);
     with more, neighbours share a word (Komoran's 했다 -> 하/았/다 gives 했, 했, 다). With no
     characters in between, a morpheme shares the span of the token before (or after) it.
     """
@@ -355,6 +356,11 @@ def _fill_gaps(text: str, spans: list[tuple[int, int] | None]) -> None:
         gap_end = spans[run_end][0] if run_end < len(spans) else len(text)  # type: ignore[index]
         pieces = [(m.start(), m.end()) for m in _WORD.finditer(text, gap_start, gap_end)]
         count = run_end - index
+        if count < len(pieces) and index and pieces[0][0] == gap_start and not text[gap_start - 1].isspace():
+            # The rest of the word the token before ends in (Okt's norm shortened 하하하하하하 to 하하하): with words
+            # to spare, it stays with that token (`_cover_skipped_characters`) instead of pulling the morphemes
+            # after it across a space.
+            pieces = pieces[1:]
         neighbour = spans[index - 1] if index else (spans[run_end] if run_end < len(spans) else None)
         for j in range(count):
             if pieces:

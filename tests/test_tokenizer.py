@@ -254,6 +254,17 @@ def test_repeats_the_normaliser_shortened_stay_with_their_token(text: str) -> No
     assert len(tokens[-1].form) < len(tokens[-1].text) or len(tokens[0].form) < len(tokens[0].text)
 
 
+def test_a_shortened_repeat_stays_in_its_word_instead_of_pulling_the_next_token_across_the_space() -> None:
+    """Okt's norm reads 하하하하하하하하 as 하하 + 하 and stems 웃겨 to 웃기다: the five 하 it dropped belong to the
+    last 하 token, not to 웃기다 (whose span was "하하하하하 웃겨", across the space)."""
+    text = "하하하하하하하하 웃겨"
+    tokens = okt_stemmed().tokenize(text)
+    assert_spans_point_at_text(text, tokens)
+    assert [(t.form, t.text) for t in tokens] == [("하하", "하하"), ("하", "하하하하하하"), ("웃기다", "웃겨")]
+    assert align("가나다라 마", ["가", "X"])[1].text == "마"  # the tail 나다라 goes to 가 (`_cover_skipped_characters`)
+    assert align("가나다라", ["가", "X"])[1].text == "나다라"  # no word to spare: the morpheme takes the tail
+
+
 def test_rewritten_morphemes_take_the_gap() -> None:
     tokens = align("했다", ["하", "았", "다"])
     assert [(t.text, t.form) for t in tokens] == [("했", "하"), ("했", "았"), ("다", "다")]
