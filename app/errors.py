@@ -49,10 +49,26 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     return JSONResponse({"detail": describe_errors(exc.errors(), request)}, status_code=422)
 
 
-def undecodable_body(cause: BaseException | None) -> str:
-    """Why FastAPI could not parse a JSON body other than a syntax error (which it reports itself)."""
+def _declared_charset(request: Request) -> str | None:
+    for parameter in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() or None
+    return None
+
+
+def undecodable_body(cause: BaseException | None, request: Request) -> str:
+    """Why FastAPI could not parse a JSON body other than a syntax error (which it reports itself).
+
+    JSON is UTF-8 (RFC 8259). Korean text sent in a legacy encoding (EUC-KR, CP949) fails here, so the
+    answer says to send UTF-8 and repeats a charset the Content-Type declared."""
     if isinstance(cause, UnicodeDecodeError):
-        return f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start})"
+        charset = _declared_charset(request)
+        declared = f", not {charset} as the Content-Type says" if charset and charset not in ("utf-8", "utf8") else ""
+        return (
+            f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start}); "
+            f"send JSON encoded as UTF-8{declared}"
+        )
     if isinstance(cause, RecursionError):
         return "request body is not valid JSON: arrays or objects nested too deeply"
     if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
@@ -67,7 +83,7 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     ("There was an error parsing the body"); the latter become the same 422 with the reason."""
     detail = exc.detail
     if exc.status_code == 400 and detail == PARSE_FAILED:
-        problem = {"loc": ["body"], "msg": undecodable_body(exc.__cause__), "type": "json_invalid"}
+        problem = {"loc": ["body"], "msg": undecodable_body(exc.__cause__, request), "type": "json_invalid"}
         return JSONResponse({"detail": [problem]}, status_code=422)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route for {request.method} {request.url.path}; see /docs for the API"

@@ -137,7 +137,6 @@ class BodyLimitsMiddleware:
         await self.app(scope, replay, send)
 
 
-
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":

@@ -290,7 +290,7 @@ def test_bad_requests_get_a_clear_4xx(
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b'{"text": "\xff"}', "it is not UTF-8 (invalid start byte at byte 10)"),
+        (b'{"text": "\xff"}', "it is not UTF-8 (invalid start byte at byte 10); send JSON encoded as UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "arrays or objects nested too deeply"),
         (b'{"text": "a\x01b"}', "Invalid control character at character 11"),
         (b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "arrays or objects nested too deeply"),
@@ -302,6 +302,24 @@ def test_a_body_json_cannot_decode_is_a_422_like_a_syntax_error(client: TestClie
     problem = {"loc": ["body"], "msg": f"request body is not valid JSON: {reason}", "type": "json_invalid"}
     assert response.json() == {"detail": [problem]}
     assert client.post("/v1/predict", json={"text": "좋아요"}).status_code == 200  # and the server answers on
+
+
+def test_korean_in_a_legacy_encoding_is_told_to_come_as_utf8(client: TestClient) -> None:
+    body = '{"text": "정말 재미있어요"}'.encode("cp949")
+    response = client.post("/v1/predict", content=body, headers={"content-type": "application/json; charset=EUC-KR"})
+    assert response.status_code == 422
+    msg = response.json()["detail"][0]["msg"]
+    assert msg == (
+        "request body is not valid JSON: it is not UTF-8 (invalid start byte at byte 10); "
+        "send JSON encoded as UTF-8, not euc-kr as the Content-Type says"
+    )
+    # A charset the body really is in is not an error: UTF-16 JSON, which json.loads detects, is read.
+    utf16 = client.post(
+        "/v1/predict",
+        content='{"text": "정말 재미있어요"}'.encode("utf-16"),
+        headers={"content-type": "application/json; charset=utf-16"},
+    )
+    assert utf16.status_code == 200, utf16.text
 
 
 def test_an_integer_python_refuses_to_read_is_named(client: TestClient) -> None:
