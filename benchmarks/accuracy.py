@@ -5,7 +5,7 @@
     python -m benchmarks.accuracy seeds [--seeds 42 43 44] [--section NAME] [-- extra training.train options]
     python -m benchmarks.accuracy seeds --recorded DIR DIR [...] --section NAME   # bundles trained already
     python -m benchmarks.accuracy sentiment3 [-- extra training.train options]
-    python -m benchmarks.accuracy ensemble --bundles model/default runs/kiwi [...]
+    python -m benchmarks.accuracy ensemble --bundles model/default runs/kiwi [...] [--train FILE --test FILE]
 
 Every run is `python -m training.train` in a subprocess (fresh seeds and memory) into a temporary bundle,
 evaluated once on the official test file; the figures come from the metrics.json it writes. Tuning reads
@@ -23,6 +23,7 @@ chosen on.
 - **ensemble** trains nothing: it averages the class probabilities of already trained NSMC bundles (each
   through its own Predictor) on the validation split they all held out and on the test file, to measure what
   an ensemble would gain before the product carries one. Members must share the split (seed, fraction).
+  `--train` and `--test` name other data than NSMC's (the tests run it on the repo's fixture).
 
 Each subcommand updates its own section of benchmarks/results/accuracy.json and rewrites accuracy.md
 from all sections, so they can be run one at a time.
@@ -120,6 +121,7 @@ def train_once(train: Path, test: Path, options: list[str], timeout_s: float, ke
 def summary(bundle: Path) -> dict:
     """The figures a trained bundle recorded about itself (its metrics.json must have a test section)."""
     metrics = json.loads((bundle / "metrics.json").read_text("utf-8"))
+    trained_on = json.loads((bundle / "manifest.json").read_text("utf-8")).get("data", {}).get("train", {})
     if "test" not in metrics:
         raise SystemExit(f"{bundle}: trained without --test, so it has no test figures")
     return {
@@ -133,6 +135,7 @@ def summary(bundle: Path) -> dict:
         "bundle_mb": sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) / 1e6,
         "vocabulary": len(json.loads((bundle / "vocab.json").read_text("utf-8"))["tokens"]),
         "train_config": metrics["train_config"],
+        "train_file": trained_on.get("file"),
     }
 
 
@@ -214,6 +217,9 @@ def changed_settings(runs: dict[str, dict]) -> dict:
     ]
     if any(settings != changed[0] for settings in changed):
         raise SystemExit(f"these bundles differ in more than the seed: {changed}")
+    files = {run.get("train_file") for run in runs.values()} - {None}  # None: summarised before files were recorded
+    if len(files) > 1:
+        raise SystemExit(f"these bundles were trained on different files: {sorted(files)}")
     return changed[0]
 
 
@@ -237,7 +243,7 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
-    train, test = read_labelled(NSMC_TRAIN), read_labelled(NSMC_TEST)
+    train, test = read_labelled(args.train), read_labelled(args.test)
     true_train = label_names_for(first, train)
     _, validation_rows = stratified_split(np.array([first.labels.index(n) for n in true_train]), fraction, seed)
     parts = {
@@ -262,7 +268,8 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
                 # not the split this member held out (another training file): refused before test is read
                 raise SystemExit(f"{name}: validation accuracy here differs from its metrics.json ({recorded:.4f})")
         figures["ensemble"][part] = accuracy_of(summed, true, first.labels)
-    return {"validation_rows": len(validation_rows), "seed": seed, **figures}
+    data = {"train": str(args.train), "test": str(args.test)}
+    return {"validation_rows": len(validation_rows), "seed": seed, "data": data, **figures}
 
 
 def accuracy_of(probabilities: np.ndarray, true: list[str], labels: list[str]) -> dict:
@@ -352,8 +359,10 @@ def markdown_sections(data: dict) -> list[str]:
             command += f" --recorded {' '.join(seeds['recorded'])}"
         else:
             options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
+        files = {run.get("train_file") for run in seeds["runs"].values()} - {None, NSMC_TRAIN.name}
+        trained_on = f"trained on {', '.join(sorted(files))}" if files else "full NSMC"
         sections.append(
-            f"## Seeds: full NSMC{options}\n\n"
+            f"## Seeds: {trained_on}{options}\n\n"
             + md_table(["seed", "validation acc.", "test acc.", "test macro-F1", "best epoch", "wall s"], rows)
             + f"\n\n`{command}`"
         )
@@ -425,6 +434,9 @@ def markdown_sections(data: dict) -> list[str]:
             for member, run in named
         ]
         bundles = " ".join(ensemble["members"])
+        files = ensemble.get("data", {})  # sections recorded before --train / --test existed were on NSMC
+        if files and (Path(files["train"]), Path(files["test"])) != (NSMC_TRAIN, NSMC_TEST):
+            bundles += f" --train {files['train']} --test {files['test']}"
         section = f" --section {name}" if name != "ensemble" else ""
         sections.append(
             f"## Ensemble of {len(ensemble['members'])} trained bundles (measured, not shipped)\n\n"
@@ -460,6 +472,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--section", help="store the results under this name (default: the command's)")
     parser.add_argument("--bundles", type=Path, nargs="+", help="ensemble: trained NSMC bundle directories")
+    parser.add_argument(
+        "--train", type=Path, default=NSMC_TRAIN, help="ensemble: the file the members were trained on (default NSMC's)"
+    )
+    parser.add_argument("--test", type=Path, default=NSMC_TEST, help="ensemble: the test file (default NSMC's)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]

@@ -1,9 +1,9 @@
-"""The speed benchmarks run end to end on small counts, and their verdicts are ratios of their own figures.
+"""The benchmarks run end to end on small counts, and their verdicts are ratios of their own figures.
 
 The README quotes these scripts' results files, so a wrong ratio or a stale verdict there would be a wrong
 claim. Each runs as a user would run it (a subprocess of `python -m benchmarks...`) on the shipped model
-and texts from the repo's fixture, writing to a temporary BENCHMARK_RESULTS directory; nothing here is
-timed against a bound.
+and texts from the repo's fixture (the accuracy benchmark on bundles trained on that fixture), writing to a
+temporary BENCHMARK_RESULTS directory; nothing here is timed against a bound.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model.tokenizer import DEFAULT_JVM_OPTIONS
@@ -22,6 +23,7 @@ from tests.conftest import FIXTURES, ROOT
 from tests.test_training_cli import GLOG_LINE
 
 TEXTS = FIXTURES / "nsmc_train_3k.tsv"  # 3,000 rows: the benchmarks warm the JVM with 1,000 first
+TEST_TEXTS = FIXTURES / "nsmc_test_1k.tsv"
 
 
 def run_benchmark(module: str, results: Path, *args: str, texts: Path | None = TEXTS, timeout: int = 600) -> dict:
@@ -151,3 +153,69 @@ def test_an_ensemble_section_names_each_members_version_when_it_was_recorded() -
     assert "| `runs/a` (20261129-021707-c707520e) | 88.00% |" in markdown
     assert "| `runs/b` | 88.00% |" in markdown  # sections written before versions were recorded
     assert markdown.endswith("--bundles runs/a runs/b --section ensemble_rerun`")
+
+
+@pytest.fixture(scope="module")
+def second_tiny_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_bundle's configuration with another seed of the weights and the same validation split."""
+    from training.train import main
+
+    out = tmp_path_factory.mktemp("seed43") / "bundle"
+    code = main(
+        ["--train", str(TEXTS), "--test", str(TEST_TEXTS), "--out", str(out), "--label-names", "negative,positive",
+         "--epochs", "2", "--vocab-size", "3000", "--embedding-dim", "32", "--lstm-units", "32",
+         "--attention-units", "16", "--seed", "43", "--split-seed", "42", "--no-cache", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_accuracy_benchmark_summarises_recorded_seeds_and_measures_an_ensemble(
+    tiny_bundle: Path, second_tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from model.predictor import Predictor
+    from training.data import read_labelled
+    from training.evaluate import label_names_for
+
+    env = {**os.environ, "BENCHMARK_RESULTS": str(tmp_path)}
+    bundles = [str(tiny_bundle), str(second_tiny_bundle)]
+    for args in (
+        ["seeds", "--recorded", *bundles, "--section", "seeds_under_test"],
+        ["ensemble", "--bundles", *bundles, "--train", str(TEXTS), "--test", str(TEST_TEXTS)],
+    ):
+        command = [sys.executable, "-m", "benchmarks.accuracy", *args]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "accuracy.json").read_text("utf-8"))
+    recorded = [json.loads((Path(b) / "metrics.json").read_text("utf-8")) for b in bundles]
+
+    seeds = results["seeds_under_test"]
+    assert sorted(seeds["runs"]) == ["42", "43"]
+    tests = [metrics["test"]["accuracy"] for metrics in recorded]
+    assert seeds["test_accuracy"]["mean"] == pytest.approx(statistics.fmean(tests))
+
+    # Each member scores on the rebuilt validation split what its training run recorded (else the split is not
+    # the one it held out), and the ensemble is the mean of the members' probabilities on the test file.
+    ensemble = results["ensemble"]
+    for bundle, metrics in zip(bundles, recorded, strict=True):
+        member = ensemble["members"][bundle]
+        assert member["validation"]["accuracy"] == pytest.approx(metrics["validation"]["accuracy"], abs=0.002)
+        assert member["test"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
+        assert member["version"] == json.loads((Path(bundle) / "manifest.json").read_text("utf-8"))["version"]
+    test = read_labelled(TEST_TEXTS)
+    predictors = [Predictor.load(bundle) for bundle in bundles]
+    labels = predictors[0].labels
+    probabilities = [
+        [[answer.probabilities[label] for label in labels] for answer in predictor.predict(test.texts)]
+        for predictor in predictors
+    ]
+    mean = np.mean(probabilities, axis=0)
+    truth = label_names_for(predictors[0], test)
+    accuracy = float(np.mean([labels[k] == true for k, true in zip(mean.argmax(axis=1), truth, strict=True)]))
+    assert ensemble["ensemble"]["test"]["accuracy"] == pytest.approx(accuracy, abs=1e-9)
+    markdown = (tmp_path / "accuracy.md").read_text("utf-8")
+    assert f"## Seeds: trained on {TEXTS.name}, changed from the default configuration: vocab_size 3000," in markdown
+    assert (
+        f"`python -m benchmarks.accuracy ensemble --bundles {' '.join(bundles)} --train {TEXTS} --test {TEST_TEXTS}`"
+        in (markdown)
+    )  # the command that reruns it, data included
