@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import sys
 from collections.abc import Sequence
@@ -50,10 +51,17 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 
 def _declared_charset(request: Request) -> str | None:
+    """The Content-Type's charset unless it names UTF-8 (in any of Python's spellings), cut to 40 characters."""
     for parameter in request.headers.get("content-type", "").split(";")[1:]:
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"').lower() or None
+        if name.strip().lower() != "charset":
+            continue
+        charset = value.strip().strip("\"'").lower()[:40]
+        try:
+            is_utf8 = codecs.lookup(charset).name == "utf-8"
+        except LookupError:
+            is_utf8 = False
+        return None if is_utf8 or not charset else charset
     return None
 
 
@@ -64,7 +72,7 @@ def undecodable_body(cause: BaseException | None, request: Request) -> str:
     answer says to send UTF-8 and repeats a charset the Content-Type declared."""
     if isinstance(cause, UnicodeDecodeError):
         charset = _declared_charset(request)
-        declared = f", not {charset} as the Content-Type says" if charset and charset not in ("utf-8", "utf8") else ""
+        declared = f", not {charset} as the Content-Type says" if charset else ""
         return (
             f"request body is not valid JSON: it is not UTF-8 ({cause.reason} at byte {cause.start}); "
             f"send JSON encoded as UTF-8{declared}"

@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.reloader = ModelReloader(app.state, settings, app.state.metrics)
 
-    # Added innermost first: the access log and metrics see every answer, including CORS preflights and 413s.
+    # Added innermost first: the access log and metrics see every answer, including CORS preflights, 413s and 408s.
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.MAX_BODY_BYTES, timeout_s=settings.BODY_TIMEOUT_S)
     app.add_middleware(CancelOnDisconnectMiddleware)

@@ -79,8 +79,9 @@ class BodyLimitsMiddleware:
     A declared Content-Length over the limit is refused without reading the body; otherwise the body
     is read (counting chunked/streamed bytes) up to the limit and replayed to the app, so no handler
     ever sees a partial or oversized body. The whole body must arrive within `timeout_s` of the request's
-    headers: a client that stops sending (or trickles bytes) would otherwise hold its connection and its
-    partial body for as long as it likes. Both answers close the connection.
+    headers: a client that stops sending its body (or trickles it) would otherwise hold its connection and
+    the partial body for as long as it likes. (Headers are uvicorn's to read, without a time limit: a proxy
+    in front bounds those.) Both answers close the connection.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float):
@@ -95,7 +96,7 @@ class BodyLimitsMiddleware:
         of = f" of {declared}" if declared is not None else ""
         return {
             "detail": f"request body not received within {self.timeout_s:g} s ({received}{of} bytes arrived); "
-            "send the whole body at once (BODY_TIMEOUT_S)"
+            f"send the whole body within {self.timeout_s:g} s"
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,21 +110,21 @@ class BodyLimitsMiddleware:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self.timeout_s):
-                while True:
+            async with asyncio.timeout(self.timeout_s):  # only reading is timed, never an answer being sent
+                while size <= self.max_bytes:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return  # the client went away; there is no one to answer
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        await send_json(send, 413, self._too_large(f"over {self.max_bytes} bytes"), _CLOSE)
-                        return
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
             await send_json(send, 408, self._too_slow(size, declared), _CLOSE)
+            return
+        if size > self.max_bytes:
+            await send_json(send, 413, self._too_large(f"over {self.max_bytes} bytes"), _CLOSE)
             return
         replayed = False
 

@@ -14,8 +14,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_TOKEN_CHARS = 16
 MIN_PENDING_TEXTS = 2048  # the default queue bound: a second or two of work at the measured throughput
 SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
-DERIVED_BODY_BYTES_CAP = 64 * 2**20  # the unset MAX_BODY_BYTES never exceeds this, whatever the text and batch limits
-MAX_BODY_BYTES_CEILING = 2**30  # a body is held whole in memory and parsed into several times its size
+DERIVED_BODY_LIMIT_CAP = 64 * 2**20  # MAX_BODY_BYTES left unset never exceeds this, whatever the text and batch limits
+SETTABLE_BODY_LIMIT_MAX = 2**30  # a body is held whole in memory and parsed into several times its size
 
 
 def largest_batch_bytes(texts: int, chars: int) -> int:
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     MAX_BODY_BYTES: int | None = Field(
         None,
         gt=0,
-        le=MAX_BODY_BYTES_CEILING,
+        le=SETTABLE_BODY_LIMIT_MAX,
         description="Largest request body accepted, in bytes (413 above); unset: what the largest valid batch needs "
         "with every character \\u-escaped, at most 64 MiB (set once the settings are read, so it is never None "
         "afterwards).",
@@ -121,10 +121,10 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _body_fits_the_largest_batch(self) -> Settings:
+    def _derive_body_limit(self) -> Settings:
         if self.MAX_BODY_BYTES is None:
             needed = largest_batch_bytes(self.MAX_BATCH_TEXTS, self.MAX_TEXT_CHARS)
-            self.MAX_BODY_BYTES = min(needed, DERIVED_BODY_BYTES_CAP)
+            self.MAX_BODY_BYTES = min(needed, DERIVED_BODY_LIMIT_CAP)
         return self
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ chosen on.
   seed and reports mean and spread (about 11–14 minutes per seed with cached tokens). With `--recorded` it
   trains nothing and summarises bundles that `training.train --test` wrote (each records its own figures).
 - **sentiment3** trains on sentiment3/train.tsv (3 string labels) and reports its test file.
-- **ensemble** trains nothing: it averages the class probabilities of already trained NSMC bundles (each
+- **ensemble** trains nothing: it averages the class probabilities of already trained bundles (each
   through its own Predictor) on the validation split they all held out and on the test file, to measure what
   an ensemble would gain before the product carries one. Members must share the split (seed, fraction).
   `--train` and `--test` name other data than NSMC's (the tests run it on the repo's fixture).
@@ -136,6 +136,7 @@ def summary(bundle: Path) -> dict:
         "vocabulary": len(json.loads((bundle / "vocab.json").read_text("utf-8"))["tokens"]),
         "train_config": metrics["train_config"],
         "train_file": trained_on.get("file"),
+        "train_sha256": trained_on.get("sha256"),
     }
 
 
@@ -217,9 +218,9 @@ def changed_settings(runs: dict[str, dict]) -> dict:
     ]
     if any(settings != changed[0] for settings in changed):
         raise SystemExit(f"these bundles differ in more than the seed: {changed}")
-    files = {run.get("train_file") for run in runs.values()} - {None}  # None: summarised before files were recorded
-    if len(files) > 1:
-        raise SystemExit(f"these bundles were trained on different files: {sorted(files)}")
+    files = {(run.get("train_file"), run.get("train_sha256")) for run in runs.values() if run.get("train_sha256")}
+    if len(files) > 1:  # runs summarised before files were recorded have none
+        raise SystemExit(f"these bundles were trained on different files (name, sha256): {sorted(files)}")
     return changed[0]
 
 
@@ -229,7 +230,7 @@ def run_sentiment3(args: argparse.Namespace, extra: list[str]) -> dict:
 
 def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     if not args.bundles or len(args.bundles) < 2:
-        raise SystemExit("ensemble needs --bundles with at least two trained NSMC bundle directories")
+        raise SystemExit("ensemble needs --bundles with at least two trained bundle directories")
     members = {str(path): Predictor.load(path) for path in args.bundles}
     first = next(iter(members.values()))
     split = {
@@ -243,7 +244,11 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
-    train, test = read_labelled(args.train), read_labelled(args.test)
+    train, test = read_labelled(args.train or NSMC_TRAIN), read_labelled(args.test or NSMC_TEST)
+    for name, member in members.items():
+        trained_on = member.bundle.manifest.get("data", {}).get("train", {}).get("sha256")
+        if trained_on is not None and trained_on != train.sha256:
+            raise SystemExit(f"{name} was trained on another file than {train.path} (its sha256 differs): pass --train")
     true_train = label_names_for(first, train)
     _, validation_rows = stratified_split(np.array([first.labels.index(n) for n in true_train]), fraction, seed)
     parts = {
@@ -268,7 +273,7 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
                 # not the split this member held out (another training file): refused before test is read
                 raise SystemExit(f"{name}: validation accuracy here differs from its metrics.json ({recorded:.4f})")
         figures["ensemble"][part] = accuracy_of(summed, true, first.labels)
-    data = {"train": str(args.train), "test": str(args.test)}
+    data = {"train": str(train.path), "test": str(test.path)}
     return {"validation_rows": len(validation_rows), "seed": seed, "data": data, **figures}
 
 
@@ -471,14 +476,14 @@ def main(argv: list[str] | None = None) -> None:
         "--recorded", type=Path, nargs="+", metavar="BUNDLE", help="seeds: summarise these trained bundles instead"
     )
     parser.add_argument("--section", help="store the results under this name (default: the command's)")
-    parser.add_argument("--bundles", type=Path, nargs="+", help="ensemble: trained NSMC bundle directories")
-    parser.add_argument(
-        "--train", type=Path, default=NSMC_TRAIN, help="ensemble: the file the members were trained on (default NSMC's)"
-    )
-    parser.add_argument("--test", type=Path, default=NSMC_TEST, help="ensemble: the test file (default NSMC's)")
+    parser.add_argument("--bundles", type=Path, nargs="+", help="ensemble: trained bundle directories")
+    parser.add_argument("--train", type=Path, help="ensemble: the file the members were trained on (default NSMC's)")
+    parser.add_argument("--test", type=Path, help="ensemble: the test file (default NSMC's)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]
+    if (args.train or args.test) and args.command != "ensemble":
+        parser.error(f"--train and --test are for ensemble; {args.command} takes training options after --")
     if args.section and not args.section.startswith(args.command):
         parser.error(f"--section must start with {args.command!r}, so the results page knows how to show it")
     section = COMMANDS[args.command](args, extra)

@@ -313,6 +313,10 @@ def test_korean_in_a_legacy_encoding_is_told_to_come_as_utf8(client: TestClient)
         "request body is not valid JSON: it is not UTF-8 (invalid start byte at byte 10); "
         "send JSON encoded as UTF-8, not euc-kr as the Content-Type says"
     )
+    for utf8 in ('"UTF_8"', "utf8", "'UTF-8'"):  # a charset that says UTF-8 is not repeated back, however spelt
+        headers = {"content-type": f"application/json; charset={utf8}"}
+        message = client.post("/v1/predict", content=body, headers=headers).json()["detail"][0]["msg"]
+        assert message.endswith("; send JSON encoded as UTF-8"), message
     # A charset the body really is in is not an error: UTF-16 JSON, which json.loads detects, is read.
     utf16 = client.post(
         "/v1/predict",

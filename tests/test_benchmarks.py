@@ -186,6 +186,13 @@ def test_accuracy_benchmark_summarises_recorded_seeds_and_measures_an_ensemble(
         command = [sys.executable, "-m", "benchmarks.accuracy", *args]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+    for args, refusal in (
+        (["ensemble", "--bundles", *bundles, "--train", str(TEST_TEXTS)], "was trained on another file than"),
+        (["seeds", "--train", str(TEXTS)], "--train and --test are for ensemble"),
+    ):
+        command = [sys.executable, "-m", "benchmarks.accuracy", *args]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode != 0 and refusal in done.stderr, done.stderr[-3000:]
     results = json.loads((tmp_path / "accuracy.json").read_text("utf-8"))
     recorded = [json.loads((Path(b) / "metrics.json").read_text("utf-8")) for b in bundles]
 
