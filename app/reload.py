@@ -164,8 +164,9 @@ class CurrentWatcher:
     """Reloads when `ROOT/current` comes to name another version (after `training.train --publish ROOT`).
 
     It acts on a change of the link, not on any difference from the serving version, so a rollback through
-    the admin route stays until the next publish. A version that fails to load is logged (by the reloader)
-    and not tried again until `current` changes; a reload refused for a passing reason is retried.
+    the admin route stays until `current` moves (a publish, or `python -m model.registry ROOT --use`).
+    A version that fails to load is logged (by the reloader) and not tried again until `current` changes;
+    a reload refused for a passing reason is retried. An unreadable link is logged once per problem.
     """
 
     def __init__(self, reloader: ModelReloader, root: Path, interval_s: float, serving: str | None = None):
@@ -176,13 +177,20 @@ class CurrentWatcher:
         self.interval_s = interval_s
         # The version loaded at startup: one published while it loaded is a change the watch must act on.
         self.serving = serving
+        self._problem: str | None = None  # the unreadable link's error last logged: logged once, not every poll
 
     def _current(self) -> str | None:
         try:
-            return registry.current_version(self.root)
+            current = registry.current_version(self.root)
         except (registry.RegistryError, BundleError) as error:
-            log.warning("cannot read %s/current: %s", self.root, error)
+            if str(error) != self._problem:
+                log.warning("model watch: %s; still serving the model loaded before", error)
+                self._problem = str(error)
             return None
+        if self._problem is not None:
+            log.info("model watch: %s/current is readable again", self.root)
+            self._problem = None
+        return current
 
     async def run(self) -> None:
         seen = self.serving or self._current()

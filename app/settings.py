@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_TOKEN_CHARS = 16
+MIN_WATCH_SECONDS = 0.1
 MIN_PENDING_TEXTS = 2048  # the default queue bound: a second or two of work at the measured throughput
 SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
 DERIVED_BODY_LIMIT_CAP = 64 * 2**20  # MAX_BODY_BYTES left unset never exceeds this, whatever the text and batch limits
@@ -97,9 +98,21 @@ class Settings(BaseSettings):
 
     @field_validator("ADMIN_TOKEN")
     @classmethod
-    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        if token != token.strip():  # a client's header value loses it, so no request could ever match
+            raise ValueError("must not begin or end with whitespace (a trailing \\r from a CRLF env file?)")
+        return value
+
+    @field_validator("MODEL_WATCH_SECONDS")
+    @classmethod
+    def _watch_off_or_not_busy(cls, value: float) -> float:
+        if 0 < value < MIN_WATCH_SECONDS:
+            raise ValueError(f"must be 0 (off) or at least {MIN_WATCH_SECONDS} (it reads a link every interval)")
         return value
 
     @field_validator("MODEL_DIR")
@@ -125,6 +138,12 @@ class Settings(BaseSettings):
         if self.MAX_BODY_BYTES is None:
             needed = largest_batch_bytes(self.MAX_BATCH_TEXTS, self.MAX_TEXT_CHARS)
             self.MAX_BODY_BYTES = min(needed, DERIVED_BODY_LIMIT_CAP)
+        return self
+
+    @model_validator(mode="after")
+    def _admin_metrics_need_the_token(self) -> Settings:
+        if self.METRICS == "admin" and self.ADMIN_TOKEN is None:
+            raise ValueError("METRICS='admin' needs ADMIN_TOKEN: without it /metrics would not exist")
         return self
 
     @model_validator(mode="after")
@@ -157,5 +176,5 @@ def describe(error: ValidationError) -> str:
             continue
         name = str(item["loc"][0])
         shown = name if name in SECRETS else f"{name}={item['input']!r}"
-        problems.append(f"{shown}: {item['msg']}")
+        problems.append(f"{shown}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)

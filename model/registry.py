@@ -9,18 +9,24 @@ A version appears under its final name only once complete (copied to a hidden st
 and `current` is switched with one `os.replace` of a fresh symlink, so a reader (or a killed publisher) only
 ever sees the old or the new version. Version names are checked against a strict pattern before they touch a
 path, so a requested version can never name a directory outside ROOT/versions.
+
+    python -m model.registry ROOT                  # the published versions, current marked
+    python -m model.registry ROOT --use VERSION    # point current at VERSION (a rollback that lasts)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import shutil
+import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
-from model.layout import MANIFEST_FILE, BundleError
+from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError
 
 VERSIONS, CURRENT = "versions", "current"
 VERSION_PATTERN = r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$"
@@ -63,11 +69,18 @@ def current_version(root: Path) -> str:
     try:
         target = Path(os.readlink(link))
     except FileNotFoundError:
-        raise BundleError(link, "missing: no version has been published here") from None
+        published = list_versions(root)
+        problem = (
+            f"missing, though {len(published)} versions are published: point it at one with "
+            f"`python -m model.registry {root} --use VERSION`"
+            if published
+            else "missing: no version has been published here"
+        )
+        raise BundleError(link, problem) from None
     except OSError as error:
         raise BundleError(link, f"not a symlink to a version ({error.strerror})") from None
     if target.parent != Path(VERSIONS):
-        raise BundleError(link, f"points at {str(target)!r}, not at {VERSIONS}/<version>")
+        raise BundleError(link, f"points at {str(target)!r}, not at {VERSIONS}/<version> (a relative link)")
     try:
         return check_version(target.name)
     except RegistryError as error:
@@ -143,3 +156,82 @@ def publish(bundle_dir: Path, root: Path, move: bool = False) -> str:
             raise
     point_current(root, version)
     return version
+
+
+def _labels(root: Path, version: str) -> list[str] | None:
+    try:
+        return json.loads((root / VERSIONS / version / CONFIG_FILE).read_text("utf-8"))["labels"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def describe(root: Path) -> str:
+    """One line per published version, oldest first, with its creation time and labels; `*` marks current."""
+    try:
+        current = current_version(root)
+    except BundleError:
+        current = None
+    lines = []
+    for version in list_versions(root):
+        try:
+            created = json.loads((root / VERSIONS / version / MANIFEST_FILE).read_text("utf-8")).get("created_at", "?")
+        except (OSError, ValueError):
+            created = "? (no readable manifest.json)"
+        mark = "*" if version == current else " "
+        lines.append(f"{mark} {version}  created {created}  labels {_labels(root, version)}")
+    if current is None:
+        lines.append(f"(no valid {CURRENT} link in {root})")
+    return "\n".join(lines)
+
+
+def use(root: Path, version: str) -> str | None:
+    """Point `current` at a published version once it loads and passes the checks a reload makes on its files.
+
+    Returns a warning when its labels differ from those of the version it replaces: a running server refuses
+    that reload (409), but a restarted one serves it.
+    """
+    from model.bundle import Bundle  # imports TensorFlow: only when a version is to be checked
+
+    check_root(root)
+    Bundle.load(version_dir(root, version))
+    try:
+        previous = current_version(root)
+    except BundleError:
+        previous = None
+    before = _labels(root, previous) if previous else None
+    point_current(root, version)
+    after = _labels(root, version)
+    if before is not None and before != after:
+        return (
+            f"{version} has labels {after}, {previous} had {before}: a running server refuses to reload it (409) "
+            "and serves it only after a restart"
+        )
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m model.registry",
+        description="List the versions published in ROOT, or point ROOT/current at one. The server loads current "
+        "when it starts (and, with MODEL_WATCH_SECONDS, whenever it moves), so --use is the rollback that lasts; "
+        "POST /v1/admin/reload with a version changes only the running process.",
+    )
+    parser.add_argument("root", type=Path, metavar="ROOT", help="a directory that --publish wrote to")
+    parser.add_argument("--use", metavar="VERSION", help="point ROOT/current at this published version")
+    args = parser.parse_args(argv)
+    if not (args.root / VERSIONS).is_dir():
+        parser.exit(2, f"{parser.prog}: {args.root} has no {VERSIONS}/ directory: nothing was published there\n")
+    if args.use is not None:
+        try:
+            warning = use(args.root, args.use)
+        except (RegistryError, BundleError, OSError) as error:
+            parser.exit(2, f"{parser.prog}: {args.use} was not made current: {error}\n")
+        sys.stdout.write(f"{args.root / CURRENT} -> {VERSIONS}/{args.use}\n")
+        if warning:
+            sys.stderr.write(f"warning: {warning}\n")
+    sys.stdout.write(describe(args.root) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

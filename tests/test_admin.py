@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import weakref
@@ -74,12 +75,12 @@ def test_admin_routes_refuse_a_missing_or_wrong_token(client: TestClient, header
 
 
 def test_admin_routes_are_absent_without_a_configured_token(root: tuple[Path, list[str]]) -> None:
-    client = TestClient(create_app(Settings(MODEL_DIR=root[0], METRICS="admin")))  # routing needs no model
+    # METRICS="admin" without a token is refused with the settings (tests/test_api.py), so no metrics route here.
+    client = TestClient(create_app(Settings(MODEL_DIR=root[0])))  # routing needs no model
     for response in (
         client.post("/v1/admin/reload", headers=AUTH),
         client.get("/v1/admin/versions", headers=AUTH),
         client.get("/v1/admin/reload", headers=AUTH),
-        client.get("/metrics", headers=AUTH),
     ):
         assert response.status_code == 404
         assert response.json()["detail"].startswith("no route for")
@@ -332,3 +333,34 @@ def test_model_watch_retries_a_passing_refusal_and_outlives_an_unexpected_error(
     assert asyncio.run(scenario())
     assert reloader.calls == [second, second, second, first, second]
     assert f"model watch: reloading {first} failed" in caplog.text and "disk vanished" in caplog.text
+
+
+def test_model_watch_logs_an_unreadable_current_once_per_problem(
+    published_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.reload")
+    root, (first, second) = copy_root(published_root, tmp_path / "models", current=0)
+    reloader = ScriptedReloader(None)
+    link = root / "current"
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "model watch" in r.getMessage()]
+
+    async def scenario() -> None:
+        watch = asyncio.create_task(CurrentWatcher(reloader, root, interval_s=0.01, serving=first).run())  # type: ignore[arg-type]
+        link.unlink()
+        link.symlink_to(root / "versions" / second)  # absolute: refused, as it could lead anywhere
+        await asyncio.sleep(0.2)  # about 20 polls
+        link.unlink()
+        await asyncio.sleep(0.2)
+        point_current(root, second)
+        deadline = time.monotonic() + 10
+        while not reloader.calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        watch.cancel()
+
+    asyncio.run(scenario())
+    assert len(warnings()) == 2, warnings()
+    assert "not at versions/<version> (a relative link)" in warnings()[0]
+    assert "missing, though 2 versions are published" in warnings()[1] and "--use VERSION" in warnings()[1]
+    assert "current is readable again" in caplog.text and reloader.calls == [second]

@@ -10,7 +10,7 @@ import pytest
 from model import registry
 from model.bundle import Bundle, BundleError
 from tests.conftest import FIXTURES, kill_training_mid_fit
-from tests.registry_helpers import copy_root
+from tests.registry_helpers import add_version, copy_root
 
 
 def snapshot(root: Path) -> dict[str, object]:
@@ -110,3 +110,45 @@ def test_a_bundle_trained_for_publish_but_not_published_leaves_no_trace_in_root(
     assert "Epoch" not in capfd.readouterr().out  # --quiet: not even Keras' epoch lines
     assert snapshot(root) == before
     assert sorted(os.listdir(root / registry.VERSIONS)) == sorted(registry.list_versions(root))  # no .incoming-*
+
+
+def test_the_registry_cli_lists_versions_and_rolls_current_back_for_good(
+    published_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, (first, second) = copy_root(published_root, tmp_path / "root")
+    assert registry.main([str(root)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line[:2] + line[2:].split()[0] for line in listing] == [f"  {first}", f"* {second}"]
+    assert "labels ['negative', 'positive']" in listing[0]
+
+    assert registry.main([str(root), "--use", first]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{root / 'current'} -> versions/{first}\n") and err == ""
+    assert os.readlink(root / "current") == f"versions/{first}"
+    assert registry.resolve(root) == root / "versions" / first  # what a restarted server loads
+
+
+def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_labels(
+    published_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, (first, _) = copy_root(published_root, tmp_path / "root")
+    broken = add_version(root, first, "20991231-000000-0badf00d", flip_model_byte=True)
+    before = snapshot(root)
+    for version, reason in (
+        (broken, "model.keras: sha256 does not match"),
+        ("20991231-000000-00000000", "is not published"),
+        ("../../etc", "invalid version"),
+    ):
+        with pytest.raises(SystemExit) as refused:
+            registry.main([str(root), "--use", version])
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and f"{version} was not made current: " in err and reason in err, err
+    assert snapshot(root) == before
+    with pytest.raises(SystemExit) as empty:
+        registry.main([str(tmp_path)])
+    assert empty.value.code == 2 and "nothing was published there" in capsys.readouterr().err
+
+    relabelled = add_version(root, first, "20991231-000000-00000001", labels=["neg", "pos"])
+    assert registry.main([str(root), "--use", relabelled]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {relabelled} has labels ['neg', 'pos'], ") and "refuses to reload it (409)" in err
