@@ -13,9 +13,9 @@ import uvicorn
 
 from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
-from model.layout import BundleError, tokenizer_of
+from model.layout import MANIFEST_FILE, BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import resolve
+from model.registry import VERSIONS, is_registry, resolve
 from model.tokenizer import preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
@@ -32,6 +32,19 @@ def preload_tokenizer(model_dir: Path) -> None:
     preload(name, options)
 
 
+def check_model_dir(model_dir: Path) -> None:
+    """Refuse, before TensorFlow is imported, a MODEL_DIR that cannot be served: no such path, a ROOT's
+    `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, or a directory that is no
+    bundle. A bundle whose files fail their checks is still reported by the model load."""
+    if not model_dir.is_dir():
+        raise BundleError(model_dir, "no such directory")
+    if model_dir.name == VERSIONS and is_registry(model_dir.parent):
+        raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; set MODEL_DIR to the ROOT itself")
+    bundle = resolve(model_dir)
+    if not (bundle / MANIFEST_FILE).is_file():
+        raise BundleError(bundle, "is not a model bundle (it has no manifest.json)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = get_settings()
@@ -43,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.PORT, help=f"port (default {settings.PORT})")
     parser.add_argument("--log-level", choices=LEVELS, default=settings.LOG_LEVEL, help="log level")
     args = parser.parse_args(argv)
+    try:
+        check_model_dir(settings.MODEL_DIR)
+    except BundleError as error:
+        sys.stderr.write(f"python -m app: cannot serve MODEL_DIR: {error}\n")
+        raise SystemExit(2) from None
 
     log_config = logging_config(args.log_level, stream=stderr_stream())
     logging.config.dictConfig(log_config)

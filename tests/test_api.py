@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -28,6 +29,7 @@ from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
 from app.settings import Settings, SettingsError, get_settings, largest_batch_bytes
 from model.bundle import BundleError
 from tests.conftest import ROOT
+from tests.registry_helpers import copy_root
 
 KOREAN = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
 ODD_TEXTS = [
@@ -632,6 +634,27 @@ def test_invalid_settings_stop_the_server_with_one_line_that_names_each_and_keep
     assert "ADMIN_TOKEN: must be at least 16 characters" in done.stderr
     assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
     assert "MAX_BODY_BYTES" not in done.stderr  # derived from the others, not a problem of its own
+
+
+def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(published_root: Path, tmp_path: Path) -> None:
+    """Checked before TensorFlow is imported: an operator's wrong path is one line and exit 2, not a traceback."""
+    root, _ = copy_root(published_root, tmp_path / "models")
+    (tmp_path / "models-without-current").mkdir()
+    shutil.copytree(root / "versions", tmp_path / "models-without-current" / "versions")
+    cases = {
+        tmp_path / "nowhere": "nowhere: no such directory",
+        root / "versions": "versions: is the versions/ folder of a ROOT; set MODEL_DIR to the ROOT itself",
+        tmp_path / "models-without-current": "current: missing, though 2 versions are published",
+        ROOT / "model": "model: is not a model bundle (it has no manifest.json)",
+    }
+    for model_dir, message in cases.items():
+        env = {**os.environ, "MODEL_DIR": str(model_dir)}
+        done = subprocess.run(
+            [sys.executable, "-m", "app", "--port", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.startswith("python -m app: cannot serve MODEL_DIR: ") and done.stderr.count("\n") == 1
+        assert message in done.stderr, done.stderr
 
 
 def test_one_answer_lists_every_problem_of_a_batch(client: TestClient) -> None:
