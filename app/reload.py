@@ -51,6 +51,7 @@ REPLACED_MODEL_GRACE_S = 2.0  # requests in flight on a replaced model finish we
 def load_predictor(path: Path, settings: Settings) -> Predictor:
     """Load and verify the bundle at `path`, then warm it up (blocking: call it off the event loop)."""
     predictor = Predictor.load(path, tokenizer_workers=settings.TOKENIZER_WORKERS)
+    registry.check_published_as(path, predictor.version)
     check_answers(predictor)
     return predictor
 

@@ -87,6 +87,14 @@ def current_version(root: Path) -> str:
         raise BundleError(link, str(error)) from None
 
 
+def check_published_as(bundle_dir: Path, version: str) -> None:
+    """A directory of ROOT/versions must hold the version it is named after: a copied or renamed one would serve
+    one version under another's name (and the answers' `model.version` would not be the version requested)."""
+    if bundle_dir.parent.name == VERSIONS and bundle_dir.name != version:
+        problem = f"names version {version}, not {bundle_dir.name} (a copied or renamed directory)"
+        raise BundleError(bundle_dir / MANIFEST_FILE, problem)
+
+
 def resolve(model_dir: Path) -> Path:
     """The bundle directory to load for MODEL_DIR: a single bundle as is, or ROOT's current version."""
     if is_registry(model_dir):
@@ -193,7 +201,8 @@ def use(root: Path, version: str) -> str | None:
     from model.bundle import Bundle  # imports TensorFlow: only when a version is to be checked
 
     check_root(root)
-    Bundle.load(version_dir(root, version))
+    bundle_dir = version_dir(root, version)
+    check_published_as(bundle_dir, Bundle.load(bundle_dir).version)
     try:
         previous = current_version(root)
     except BundleError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -24,14 +25,17 @@ from tests.registry_helpers import add_version, copy_root
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CORRUPT, RELABELLED, ABSENT = "29990101-000000-0000000c", "29990101-000000-0000000d", "29990101-000000-0000000e"
+COPIED = "29990101-000000-0000000f"  # a version directory copied under another name, its manifest unchanged
 
 
 @pytest.fixture(scope="module")
 def root(published_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """A ROOT serving the first version, with a good second one, a corrupt one and one with other labels."""
+    """A ROOT serving the first version, with a good second one, a corrupt one, one with other labels and a copy
+    of the first under another name."""
     root, versions = copy_root(published_root, tmp_path_factory.mktemp("admin") / "models", current=0)
     add_version(root, versions[0], CORRUPT, flip_model_byte=True)
     add_version(root, versions[0], RELABELLED, labels=["bad", "good"])
+    shutil.copytree(root / "versions" / versions[0], root / "versions" / COPIED)
     return root, versions
 
 
@@ -103,7 +107,7 @@ def test_reload_swaps_the_model_and_rollback_restores_it(client: TestClient, roo
     assert served_version(client) == first
     listed = client.get("/v1/admin/versions", headers=AUTH).json()
     assert listed["serving"] == first and listed["current"] == first
-    assert set(listed["versions"]) == {first, second, CORRUPT, RELABELLED}
+    assert set(listed["versions"]) == {first, second, CORRUPT, RELABELLED, COPIED}
 
     response = reload(client, second)
     assert response.status_code == 200, response.text
@@ -150,6 +154,7 @@ def test_a_replaced_or_refused_model_is_freed(client: TestClient, root: tuple[Pa
         (CORRUPT, 409, "model.keras: sha256 does not match manifest.json"),
         (RELABELLED, 409, "labels ['bad', 'good'] differ from the serving model's ['negative', 'positive']"),
         (ABSENT, 422, f"version {ABSENT} is not published"),
+        (COPIED, 409, f", not {COPIED} (a copied or renamed directory)"),
     ],
 )
 def test_a_bad_version_is_refused_with_its_reason_and_the_old_model_keeps_serving(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -133,9 +134,12 @@ def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_l
 ) -> None:
     root, (first, _) = copy_root(published_root, tmp_path / "root")
     broken = add_version(root, first, "20991231-000000-0badf00d", flip_model_byte=True)
+    copied = "20991231-000000-0c0b1ed0"
+    shutil.copytree(root / registry.VERSIONS / first, root / registry.VERSIONS / copied)
     before = snapshot(root)
     for version, reason in (
         (broken, "model.keras: sha256 does not match"),
+        (copied, f"names version {first}, not {copied} (a copied or renamed directory)"),
         ("20991231-000000-00000000", "is not published"),
         ("../../etc", "invalid version"),
     ):
