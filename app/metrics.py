@@ -39,6 +39,8 @@ class Metrics:
         )
         self.model = Gauge("model_info", "The model version serving (value 1)", ["version"], registry=self.registry)
         self.reloads = Counter("model_reloads", "Hot reload attempts by result", ["result"], registry=self.registry)
+        for result in ("ok", "failed"):  # both series exist from the start, so a rate or an alert works before a reload
+            self.reloads.labels(result)
         self.pending = Gauge(
             "texts_pending",
             "Texts waiting for or in the model; over MAX_PENDING_TEXTS a prediction is refused (503)",

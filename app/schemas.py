@@ -133,7 +133,9 @@ class ReloadOut(BaseModel):
 
 class VersionsOut(BaseModel):
     serving: str = Field(description="Version answering requests now.")
-    current: str | None = Field(description="Version ROOT/current names (null: MODEL_DIR is a single bundle).")
+    current: str | None = Field(
+        description="Version ROOT/current names (null: MODEL_DIR is a single bundle, or the link is missing or broken)."
+    )
     versions: list[str] = Field(description="Published versions, oldest first; reload one of them to roll back.")
 
 

@@ -189,6 +189,12 @@ def describe(root: Path) -> str:
         lines.append(f"{mark} {version}  created {created}  labels {_labels(root, version)}")
     if current is None:
         lines.append(f"(no valid {CURRENT} link in {root})")
+    leftovers = sorted(p.name for p in (root / VERSIONS).glob(".*") if p.is_dir())
+    if leftovers:
+        lines.append(
+            f"unfinished publishes (a training run or a copy that was killed; safe to delete once no training runs "
+            f"publishes here): {', '.join(leftovers)}"
+        )
     return "\n".join(lines)
 
 

@@ -172,13 +172,15 @@ def test_a_bad_version_is_refused_with_its_reason_and_the_old_model_keeps_servin
 
 def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, root: tuple[Path, list[str]]) -> None:
     served_version(client)
+    failed_before = failed_reloads(client)
     reload(client, CORRUPT)
+    assert failed_reloads(client) == failed_before + 1
     response = client.get("/metrics", headers=AUTH)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert 'http_requests_total{method="POST",route="/v1/predict",status="200"}' in text
     assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/predict"}' in text
-    assert "microbatch_size_count" in text and 'model_reloads_total{result="failed"}' in text
+    assert "microbatch_size_count" in text and 'model_reloads_total{result="ok"}' in text
     assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
     assert "texts_pending 0.0" in text  # nothing waits once every answer is in
     assert f"texts_pending_limit {client.app.state.settings.MAX_PENDING_TEXTS}.0" in text

@@ -43,8 +43,9 @@ def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -
 
 def test_a_file_that_is_not_utf8_is_refused_with_a_hint(tmp_path: Path) -> None:
     path = write(tmp_path / "excel.tsv", "document\tlabel\n정말 좋다\t1\n", encoding="cp949")
-    with pytest.raises(DataError, match=r"not UTF-8 .*iconv -f cp949 -t utf-8"):
+    with pytest.raises(DataError, match=r"not UTF-8 .*iconv -f cp949 -t utf-8") as refused:
         read_labelled(path)
+    assert f"`iconv -f cp949 -t utf-8 {path} > {tmp_path / 'utf8-excel.tsv'}`" in str(refused.value)  # runs anywhere
 
 
 def test_jsonl_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:

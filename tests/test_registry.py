@@ -128,6 +128,10 @@ def test_the_registry_cli_lists_versions_and_rolls_current_back_for_good(
     assert os.readlink(root / "current") == f"versions/{first}"
     assert registry.resolve(root) == root / "versions" / first  # what a restarted server loads
 
+    (root / registry.VERSIONS / ".incoming-1a2b3c4d").mkdir()  # what a killed `training.train --publish` leaves
+    assert registry.main([str(root)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("publishes here): .incoming-1a2b3c4d")
+
 
 def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_labels(
     published_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,9 +69,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except UnicodeDecodeError as error:
+        source, converted = shlex.quote(str(path)), shlex.quote(str(path.with_name(f"utf8-{path.name}")))
         raise DataError(
             f"{path}: the file is not UTF-8 ({error.reason} at byte {error.start}); save it as UTF-8, for example "
-            f"with `iconv -f cp949 -t utf-8 {path.name} > utf8-{path.name}` for a Korean Windows file"
+            f"with `iconv -f cp949 -t utf-8 {source} > {converted}` for a Korean Windows file"
         ) from None
     except (ValueError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({error})") from None
