@@ -175,10 +175,7 @@ def _labels(root: Path, version: str) -> list[str] | None:
 
 def describe(root: Path) -> str:
     """One line per published version, oldest first, with its creation time and labels; `*` marks current."""
-    try:
-        current = current_version(root)
-    except BundleError:
-        current = None
+    current = current_or_none(root)
     lines = []
     for version in list_versions(root):
         try:
@@ -198,30 +195,37 @@ def describe(root: Path) -> str:
     return "\n".join(lines)
 
 
-def use(root: Path, version: str) -> str | None:
-    """Point `current` at a published version once it loads and passes the checks a reload makes on its files.
+def current_or_none(root: Path) -> str | None:
+    """The version `current` names, or None if it names none (nothing published yet, or a broken link)."""
+    try:
+        return current_version(root)
+    except BundleError:
+        return None
 
-    Returns a warning when its labels differ from those of the version it replaces: a running server refuses
-    that reload (409), but a restarted one serves it.
-    """
+
+def label_change(root: Path, previous: str | None, version: str) -> str | None:
+    """A warning when `version`'s labels differ from those of `previous`, the version `current` named before it:
+    a running server refuses that reload (409), but a restarted one serves it."""
+    before, after = (_labels(root, previous) if previous else None), _labels(root, version)
+    if before is None or before == after:
+        return None
+    return (
+        f"{version} has labels {after}, {previous} had {before}: a running server refuses to reload it (409) "
+        "and serves it only after a restart"
+    )
+
+
+def use(root: Path, version: str) -> str | None:
+    """Point `current` at a published version once it loads and passes the checks a reload makes on its files;
+    returns `label_change`'s warning, if any."""
     from model.bundle import Bundle  # imports TensorFlow: only when a version is to be checked
 
     check_root(root)
     bundle_dir = version_dir(root, version)
     check_published_as(bundle_dir, Bundle.load(bundle_dir).version)
-    try:
-        previous = current_version(root)
-    except BundleError:
-        previous = None
-    before = _labels(root, previous) if previous else None
+    previous = current_or_none(root)
     point_current(root, version)
-    after = _labels(root, version)
-    if before is not None and before != after:
-        return (
-            f"{version} has labels {after}, {previous} had {before}: a running server refuses to reload it (409) "
-            "and serves it only after a restart"
-        )
-    return None
+    return label_change(root, previous, version)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from model import registry
 from model.bundle import Bundle, BundleError
-from tests.conftest import FIXTURES, kill_training_mid_fit
+from tests.conftest import FIXTURES, ROOT, kill_training_mid_fit
 from tests.registry_helpers import add_version, copy_root
 
 
@@ -160,3 +162,24 @@ def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_l
     assert registry.main([str(root), "--use", relabelled]) == 0
     err = capsys.readouterr().err
     assert err.startswith(f"warning: {relabelled} has labels ['neg', 'pos'], ") and "refuses to reload it (409)" in err
+
+
+def test_publishing_other_labels_warns_that_a_running_server_will_refuse_them(
+    published_root: Path, tmp_path: Path
+) -> None:
+    root, (_, second) = copy_root(published_root, tmp_path / "root")
+    command = [
+        sys.executable, "-m", "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root),
+        "--label-names", "bad,good", "--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16",
+        "--lstm-units", "16", "--attention-units", "8", "--language-model-epochs", "0", "--no-pretrain-embeddings",
+        "--no-cache", "--quiet",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    published = registry.current_version(root)
+    assert published not in (second, None)
+    expected = (
+        f"warning: {published} has labels ['bad', 'good'], {second} had ['negative', 'positive']: a running server "
+        "refuses to reload it (409) and serves it only after a restart"
+    )
+    assert expected in done.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model.layout import BundleError
 from model.native_log import native_output_logged
-from model.registry import VERSIONS, RegistryError, check_root, publish
+from model.registry import VERSIONS, RegistryError, check_root, current_or_none, label_change, publish
 from model.tokenizer import TokenizerError
 from training.config import LR_SCHEDULES, OKT_DEFAULTS, TrainConfig
 from training.data import DataError, read_labelled
@@ -173,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
         )
         if args.publish is not None:
+            previous = current_or_none(args.publish)
             version = publish(out, args.publish, move=args.out is None)
             log.info("published version %s; %s now points at it", version, args.publish / "current")
+            if warning := label_change(args.publish, previous, version):
+                log.warning("warning: %s", warning)
     except (DataError, TokenizerError, RegistryError, BundleError) as error:
         log.error("error: %s", error)
         return 2
