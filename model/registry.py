@@ -71,8 +71,8 @@ def current_version(root: Path) -> str:
     except FileNotFoundError:
         published = list_versions(root)
         problem = (
-            f"missing, though {len(published)} versions are published: point it at one with "
-            f"`python -m model.registry {root} --use VERSION`"
+            f"missing, though {len(published)} version{'s are' if len(published) > 1 else ' is'} published: point it "
+            f"at one with `python -m model.registry {root} --use VERSION`"
             if published
             else "missing: no version has been published here"
         )
