@@ -69,7 +69,10 @@ def current_version(root: Path) -> str:
     try:
         target = Path(os.readlink(link))
     except FileNotFoundError:
-        published = list_versions(root)
+        try:
+            published = list_versions(root)
+        except OSError:  # versions/ unreadable or gone: the link's absence is the problem to report
+            published = []
         problem = (
             f"missing, though {len(published)} version{'s are' if len(published) > 1 else ' is'} published: point it "
             f"at one with `python -m model.registry {root} --use VERSION`"
@@ -80,7 +83,7 @@ def current_version(root: Path) -> str:
     except OSError as error:
         raise BundleError(link, f"not a symlink to a version ({error.strerror})") from None
     if target.parent != Path(VERSIONS):
-        raise BundleError(link, f"points at {str(target)!r}, not at {VERSIONS}/<version> (a relative link)")
+        raise BundleError(link, f"points at {str(target)!r}; it must be the relative link {VERSIONS}/<version>")
     try:
         return check_version(target.name)
     except RegistryError as error:
@@ -90,7 +93,8 @@ def current_version(root: Path) -> str:
 def check_published_as(bundle_dir: Path, version: str) -> None:
     """A directory of ROOT/versions must hold the version it is named after: a copied or renamed one would serve
     one version under another's name (and the answers' `model.version` would not be the version requested)."""
-    if bundle_dir.parent.name == VERSIONS and bundle_dir.name != version:
+    published = bundle_dir.parent.name == VERSIONS and is_registry(bundle_dir.parent.parent)
+    if published and _VERSION.fullmatch(bundle_dir.name) and bundle_dir.name != version:
         problem = f"names version {version}, not {bundle_dir.name} (a copied or renamed directory)"
         raise BundleError(bundle_dir / MANIFEST_FILE, problem)
 
@@ -207,7 +211,7 @@ def label_change(root: Path, previous: str | None, version: str) -> str | None:
     """A warning when `version`'s labels differ from those of `previous`, the version `current` named before it:
     a running server refuses that reload (409), but a restarted one serves it."""
     before, after = (_labels(root, previous) if previous else None), _labels(root, version)
-    if before is None or before == after:
+    if before is None or after is None or set(before) == set(after):  # a reload compares the sets, not the order
         return None
     return (
         f"{version} has labels {after}, {previous} had {before}: a running server refuses to reload it (409) "

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 
 from app.main import create_app
+from app.metrics import Metrics
 from app.reload import CurrentWatcher, ReloadRefused
 from app.routes.page import PAGE_CSP
 from app.settings import Settings
@@ -180,7 +182,9 @@ def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, ro
     text = response.text
     assert 'http_requests_total{method="POST",route="/v1/predict",status="200"}' in text
     assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/predict"}' in text
-    assert "microbatch_size_count" in text and 'model_reloads_total{result="ok"}' in text
+    assert "microbatch_size_count" in text
+    fresh = generate_latest(Metrics().registry).decode()  # before any reload, both series are there at 0
+    assert 'model_reloads_total{result="ok"} 0.0' in fresh and 'model_reloads_total{result="failed"} 0.0' in fresh
     assert f'model_info{{version="{served_version(client)}"}} 1.0' in text
     assert "texts_pending 0.0" in text  # nothing waits once every answer is in
     assert f"texts_pending_limit {client.app.state.settings.MAX_PENDING_TEXTS}.0" in text
@@ -368,6 +372,6 @@ def test_model_watch_logs_an_unreadable_current_once_per_problem(
 
     asyncio.run(scenario())
     assert len(warnings()) == 2, warnings()
-    assert "not at versions/<version> (a relative link)" in warnings()[0]
+    assert "it must be the relative link versions/<version>" in warnings()[0]
     assert "missing, though 2 versions are published" in warnings()[1] and "--use VERSION" in warnings()[1]
     assert "current is readable again" in caplog.text and reloader.calls == [second]

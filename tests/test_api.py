@@ -641,10 +641,14 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
     root, _ = copy_root(published_root, tmp_path / "models")
     (tmp_path / "models-without-current").mkdir()
     shutil.copytree(root / "versions", tmp_path / "models-without-current" / "versions")
+    dangling, _ = copy_root(published_root, tmp_path / "models-dangling")
+    (dangling / "current").unlink()
+    (dangling / "current").symlink_to("versions/20991231-000000-00000000")
     cases = {
         tmp_path / "nowhere": "nowhere: no such directory",
         root / "versions": "versions: is the versions/ folder of a ROOT; set MODEL_DIR to the ROOT itself",
         tmp_path / "models-without-current": "current: missing, though 2 versions are published",
+        dangling: "current: names version 20991231-000000-00000000, which is not in versions/",
         ROOT / "model": "model: is not a model bundle (it has no manifest.json)",
     }
     for model_dir, message in cases.items():
@@ -655,6 +659,21 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.startswith("python -m app: cannot serve MODEL_DIR: ") and done.stderr.count("\n") == 1
         assert message in done.stderr, done.stderr
+
+
+def test_a_bundle_in_a_folder_called_versions_is_still_served_as_it_is(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Only a ROOT's versions/ folder is refused as MODEL_DIR, and only a ROOT's version directories must be named
+    after their version: a plain bundle kept at /srv/versions or /srv/versions/mymodel is served as before."""
+    from app.__main__ import check_model_dir
+    from model.bundle import Bundle
+    from model.registry import check_published_as, resolve
+
+    version = Bundle.load(tiny_bundle).version
+    for model_dir in (tmp_path / "srv" / "versions", tmp_path / "srv2" / "versions" / "mymodel"):
+        shutil.copytree(tiny_bundle, model_dir)
+        check_model_dir(model_dir)
+        assert resolve(model_dir) == model_dir
+        check_published_as(model_dir, version)
 
 
 def test_one_answer_lists_every_problem_of_a_batch(client: TestClient) -> None:
