@@ -15,7 +15,7 @@ from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
 from model.layout import MANIFEST_FILE, BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import CURRENT, VERSIONS, is_registry, resolve
+from model.registry import VERSIONS, is_registry, resolve
 from model.tokenizer import preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
@@ -43,8 +43,6 @@ def check_model_dir(model_dir: Path) -> None:
     if model_dir.name == VERSIONS and is_registry(model_dir.parent):
         raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; set MODEL_DIR to the ROOT itself")
     bundle = resolve(model_dir)
-    if not bundle.is_dir():
-        raise BundleError(model_dir / CURRENT, f"names version {bundle.name}, which is not in {VERSIONS}/")
     if not (bundle / MANIFEST_FILE).is_file():
         raise BundleError(bundle, "is not a model bundle (it has no manifest.json)")
 

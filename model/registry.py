@@ -100,10 +100,14 @@ def check_published_as(bundle_dir: Path, version: str) -> None:
 
 
 def resolve(model_dir: Path) -> Path:
-    """The bundle directory to load for MODEL_DIR: a single bundle as is, or ROOT's current version."""
-    if is_registry(model_dir):
-        return model_dir / VERSIONS / current_version(model_dir)
-    return model_dir
+    """The bundle directory to load for MODEL_DIR: a single bundle as is, or ROOT's current version (BundleError if
+    `current` names a version that is not in ROOT/versions)."""
+    if not is_registry(model_dir):
+        return model_dir
+    bundle_dir = model_dir / VERSIONS / current_version(model_dir)
+    if not bundle_dir.is_dir():
+        raise BundleError(model_dir / CURRENT, f"names version {bundle_dir.name}, which is not in {VERSIONS}/")
+    return bundle_dir
 
 
 def list_versions(root: Path) -> list[str]:

@@ -574,6 +574,19 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
             Settings(**bad)
 
 
+def settings_refusal(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> str:
+    """The SettingsError message `get_settings()` raises with these environment variables set."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as refused:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    return str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -591,16 +604,9 @@ def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.Monk
 def test_settings_that_could_never_work_are_refused_with_the_reason(
     env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as refused:
-            get_settings()
-    finally:
-        get_settings.cache_clear()
-    assert str(refused.value) == f"invalid settings: {message}"
-    assert "crlf" not in str(refused.value)  # the token itself is never shown
+    refusal = settings_refusal(monkeypatch, env)
+    assert refusal == f"invalid settings: {message}"
+    assert "crlf" not in refusal  # the token itself is never shown
 
 
 def test_the_queue_bound_follows_the_batch_limit_and_its_error_keeps_the_token_secret(
@@ -609,15 +615,8 @@ def test_the_queue_bound_follows_the_batch_limit_and_its_error_keeps_the_token_s
     assert Settings().MAX_PENDING_TEXTS == 2048
     assert Settings(MAX_BATCH_TEXTS=1000).MAX_PENDING_TEXTS == 4000  # four full batches
     assert Settings(MAX_PENDING_TEXTS=64).MAX_PENDING_TEXTS == 64
-    monkeypatch.setenv("MAX_PENDING_TEXTS", "10")
-    monkeypatch.setenv("ADMIN_TOKEN", "hunter2-but-long-enough")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as refused:
-            get_settings()
-    finally:
-        get_settings.cache_clear()
-    assert str(refused.value) == (
+    refusal = settings_refusal(monkeypatch, {"MAX_PENDING_TEXTS": "10", "ADMIN_TOKEN": "hunter2-but-long-enough"})
+    assert refusal == (
         "invalid settings: MAX_PENDING_TEXTS=10 is below MAX_BATCH_TEXTS=64: a full batch could never be taken"
     )
 

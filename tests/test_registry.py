@@ -60,6 +60,10 @@ def test_a_current_link_pointing_outside_versions_is_refused(published_root: Pat
     (root / "current").symlink_to("../../etc")
     with pytest.raises(BundleError, match="it must be the relative link versions/<version>"):
         registry.resolve(root)
+    (root / "current").unlink()
+    (root / "current").symlink_to("versions/20991231-000000-00000000")  # a valid name, but not published
+    with pytest.raises(BundleError, match="names version 20991231-000000-00000000, which is not in versions/"):
+        registry.resolve(root)
 
 
 def test_a_crash_while_switching_current_leaves_it_unchanged(
