@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 import model.tokenizer as tokenizer_module
 from model.tokenizer import (
     DEFAULT_JVM_OPTIONS,
+    LONG_WORD_PIECE,
+    LONGEST_WHOLE_WORD,
     PARALLEL_MIN_TEXTS,
     MorphTokenizer,
     Token,
@@ -267,6 +269,40 @@ def test_a_shortened_repeat_stays_in_its_word_instead_of_pulling_the_next_token_
     assert [(t.form, t.text) for t in tokens] == [("하하", "하하"), ("하", "하하하하하하"), ("웃기다", "웃겨")]
     assert [t.text for t in align("가나다라 마", ["가", "X"])] == ["가나다라", "마"]  # the tail stays with 가
     assert align("가나다라", ["가", "X"])[1].text == "나다라"  # no word to spare: the morpheme takes the tail
+
+
+@pytest.mark.parametrize("length", [LONGEST_WHOLE_WORD + 1, 2000])
+def test_a_word_longer_than_a_whole_nsmc_review_is_tagged_in_pieces(length: int) -> None:
+    """Okt's time grows much faster than a word's length: 2,000 characters without a space took it 21 s, and a
+    model thread with them. Such a word is tagged as pieces of LONG_WORD_PIECE characters, so its tokens are
+    those of its pieces tagged one by one, each in its place."""
+    tokenizer = okt_stemmed()
+    word = ("영화가정말재미있었어요배우들연기도좋고" * 200)[:length]
+    tokens = tokenizer.tokenize(f"리뷰 {word} 최고")
+    assert [t.text for t in tokens][:1] + [t.text for t in tokens][-1:] == ["리뷰", "최고"]
+    apart = [
+        Token(token.text, token.start + 3 + at, token.end + 3 + at, token.form)
+        for at in range(0, length, LONG_WORD_PIECE)
+        for token in tokenizer.tokenize(word[at : at + LONG_WORD_PIECE])
+    ]
+    assert tokens[1:-1] == apart
+
+
+def test_a_word_up_to_a_whole_nsmc_review_is_tagged_whole() -> None:
+    from konlpy.tag import Okt
+
+    word = ("영화가정말재미있었어요배우들연기도좋고" * 20)[:LONGEST_WHOLE_WORD]
+    tokens = okt_stemmed().tokenize(word)
+    assert [t.form for t in tokens] == [m for m, _ in Okt().pos(word, norm=True, stem=True)]
+    assert_spans_point_at_text(word, tokens)
+
+
+def test_a_piece_of_a_long_word_never_starts_with_a_combining_mark_or_a_joiner() -> None:
+    for word in ["e\u0301" * 200, "👨\u200d👩\u200d👧" * 60, "가" * 300]:
+        cut = tokenizer_module._cut_long_words(f"앞 {word} 뒤")
+        pieces = cut.split(" ")[1:-1]
+        assert "".join(pieces) == word and max(map(len, pieces)) <= LONG_WORD_PIECE
+        assert not any(unicodedata.category(piece[0]) in {"Mn", "Me", "Cf"} for piece in pieces)
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
