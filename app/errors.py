@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.batching import BatcherClosed, Overloaded
+from app.middleware import SECURITY_HEADERS
 
 log = logging.getLogger("app.errors")
 PARSE_FAILED = "There was an error parsing the body"  # FastAPI's 400 detail for a body json.loads raised on
@@ -119,7 +120,7 @@ async def overloaded_handler(request: Request, exc: Overloaded) -> JSONResponse:
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Safety net: a bug answers a JSON 500 (and is logged) instead of a bare text page."""
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    return JSONResponse({"detail": "internal server error"}, status_code=500, headers=SECURITY_HEADERS)
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -253,11 +253,13 @@ class AccessLogMiddleware:
             access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={"fields": fields})
 
 
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+_SECURITY_HEADERS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 
 
 class SecurityHeadersMiddleware:
-    """`nosniff` and `no-referrer` on every answer.
+    """`nosniff` and `no-referrer` on every answer. A 500 is sent by Starlette's outermost middleware, outside
+    this one, so `unhandled_error_handler` sets them itself.
 
     The HTML pages set their own Content-Security-Policy in their routes (app/routes/page.py, docs.py).
     """

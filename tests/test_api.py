@@ -460,6 +460,8 @@ def test_a_failure_answers_json_500_and_the_service_recovers(
         app.dependency_overrides.clear()
     for response in (single, batch):
         assert response.status_code == 500 and response.json() == {"detail": "internal server error"}
+        assert response.headers["x-content-type-options"] == "nosniff"  # sent outside the headers middleware
+        assert response.headers["referrer-policy"] == "no-referrer"
     assert any("simulated model failure" in (r.exc_text or "") for r in caplog.records if r.name == "app.errors")
     assert_well_formed(KOREAN, predict(client, KOREAN), ["negative", "positive"])
 
