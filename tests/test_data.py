@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.tokenizer import MorphTokenizer
-from training.data import DataError, read_labelled
+from training.data import DataError, read_labelled, sorted_label_values
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import tokenize_cached, tokenize_in_processes
 
@@ -39,6 +39,12 @@ def test_quoted_tsv_fields_are_still_read_as_csv_quoting_when_the_quotes_pair_up
 def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -> None:
     path = write(tmp_path / "floats.csv", "document,label\n좋다,1\n최고,1.0\n싫다,0.0\n별로, 0 \n")
     assert read_labelled(path).labels == ["1", "1", "0", "0"]
+
+
+def test_label_values_sort_as_numbers_only_when_all_are_integers() -> None:
+    assert sorted_label_values(["10", "2", "-1"]) == ["-1", "2", "10"]
+    assert sorted_label_values(["1", "²"]) == ["1", "²"]  # "²".isdigit(), but int() refuses it: text order
+    assert sorted_label_values(["positive", "negative"]) == ["negative", "positive"]
 
 
 def test_a_file_that_is_not_utf8_is_refused_with_a_hint(tmp_path: Path) -> None:

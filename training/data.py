@@ -134,6 +134,7 @@ def split_seed(train_config: dict) -> int:
 def sorted_label_values(labels: list[str]) -> list[str]:
     """Distinct label values in a stable order: numeric order when all are integers, else text order."""
     distinct = set(labels)
-    if all(value.lstrip("-").isdigit() for value in distinct):
-        return sorted(distinct, key=int)
-    return sorted(distinct)
+    try:  # not str.isdigit(): it accepts "²", which int() refuses
+        return sorted(distinct, key=lambda value: (int(value), value))
+    except ValueError:
+        return sorted(distinct)
