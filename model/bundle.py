@@ -24,6 +24,7 @@ from model.layout import (
     VOCAB_FILE,
     BundleError,
     check_destination,
+    fsync_path,
 )
 from model.network import PROBABILITIES
 from model.vocab import Vocabulary
@@ -136,7 +137,8 @@ def write_bundle(
     """Write a bundle to a temporary sibling of `out`, then move it into place.
 
     A failure while writing leaves `out` as it was. An existing bundle at `out` is replaced only
-    once the new one is complete (renamed aside, the new one renamed in, the old one removed).
+    once the new one is complete (renamed aside, the new one renamed in, the old one removed); an
+    interruption between the two renames puts the old one back.
     """
     out = Path(out)
     check_destination(out)
@@ -160,15 +162,21 @@ def write_bundle(
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), "utf-8")
         for item in staging.iterdir():
-            with item.open("rb") as handle:
-                os.fsync(handle.fileno())
+            fsync_path(item)
         Bundle.load(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     retired = out.parent / f".{out.name}.retired-{uuid.uuid4().hex[:8]}"
-    if out.exists():
-        os.rename(out, retired)
-    os.rename(staging, out)
+    try:
+        if out.exists():
+            os.rename(out, retired)
+        os.rename(staging, out)
+    except BaseException:  # Ctrl-C or an error between the two renames: the earlier bundle goes back
+        if retired.exists() and not out.exists():
+            os.rename(retired, out)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(retired, ignore_errors=True)
+    fsync_path(out.parent)  # the renames survive a power cut, not only a crash
     return out

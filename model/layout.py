@@ -50,6 +50,12 @@ def check_destination(out: Path) -> None:
     """Refuse, before any work, a place a new bundle cannot go: a file, a directory of other files (replacing it
     would delete them), or a parent the bundle cannot be written in. Nothing, an empty directory or an earlier
     bundle is fine. Creates the missing parent directories, as writing would."""
+    if out.is_symlink():
+        raise BundleError(
+            out,
+            f"is a symbolic link (to {os.readlink(out)}); writing would replace the link, not what it points at: give "
+            "the directory itself, or publish into a ROOT with --publish",
+        )
     if out.exists() and not out.is_dir():
         raise BundleError(out, "is a file; give a directory for the bundle")
     if out.is_dir() and not (out / MANIFEST_FILE).is_file() and any(out.iterdir()):
@@ -63,3 +69,12 @@ def check_destination(out: Path) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent))
     except OSError as error:
         raise BundleError(out, f"cannot be written ({error.strerror or error})") from None
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory's entries (renames, new links), to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

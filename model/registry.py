@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError
+from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError, fsync_path
 
 VERSIONS, CURRENT = "versions", "current"
 VERSION_PATTERN = r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$"
@@ -118,14 +118,6 @@ def list_versions(root: Path) -> list[str]:
     return sorted(p.name for p in versions.iterdir() if p.is_dir() and _VERSION.fullmatch(p.name))
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def point_current(root: Path, version: str) -> None:
     """Make `ROOT/current` name `version` in one atomic step (a new symlink replaces the old one)."""
     version_dir(root, version)
@@ -136,7 +128,7 @@ def point_current(root: Path, version: str) -> None:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
-    _fsync(root)
+    fsync_path(root)
 
 
 def publish(bundle_dir: Path, root: Path, move: bool = False) -> str:
@@ -158,15 +150,15 @@ def publish(bundle_dir: Path, root: Path, move: bool = False) -> str:
         raise RegistryError(f"version {version} is already published in {versions}")
     if move:
         os.rename(bundle_dir, target)
-        _fsync(versions)
+        fsync_path(versions)
     else:
         staging = versions / f".{version}.partial-{uuid.uuid4().hex[:8]}"
         try:
             shutil.copytree(bundle_dir, staging)
             for item in [*staging.iterdir(), staging]:
-                _fsync(item)
+                fsync_path(item)
             os.rename(staging, target)
-            _fsync(versions)
+            fsync_path(versions)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

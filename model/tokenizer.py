@@ -50,7 +50,7 @@ KIWI_CHUNK = 4096  # texts per Kiwi batch call, so long runs report progress
 # pieces (2,000 characters: 0.6 s). 140 is NSMC's limit for a whole review, so every NSMC text tags as it did.
 LONGEST_WHOLE_WORD = 140
 LONG_WORD_PIECE = 50
-_LONG_WORD = re.compile(r"\S{%d,}" % (LONGEST_WHOLE_WORD + 1))
+_LONG_WORD = re.compile(rf"\S{{{LONGEST_WHOLE_WORD + 1},}}")
 
 
 # Characters Unicode counts as letters or symbols that show as nothing: the Hangul fillers (U+3164 is the

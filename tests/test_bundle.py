@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.bundle import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Bundle, BundleError, sha256_file
-from model.layout import tokenizer_of
+import model.bundle as bundle_module
+from model.bundle import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Bundle, BundleError, sha256_file, write_bundle
+from model.layout import check_destination, tokenizer_of
 from model.predictor import Predictor
 
 TEXTS = ["이 영화 정말 재미있어요", "최악의 영화. 시간 아깝다", "배우 연기는 좋은데 스토리가 별로", "ㅋㅋㅋ"]
@@ -118,3 +119,36 @@ def test_metrics_are_covered_by_the_manifest(bundle_copy: Path) -> None:
     _rewrite(bundle_copy, METRICS_FILE, json.dumps({"test": {"accuracy": 0.99}}), update_manifest=False)
     with pytest.raises(BundleError, match="metrics.json: sha256 does not match"):
         Bundle.load(bundle_copy)
+
+
+def test_an_interruption_between_the_two_renames_puts_the_earlier_bundle_back(
+    tiny_bundle: Path, bundle_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing a bundle renames the old one aside, then the new one in; Ctrl-C in between must not lose both."""
+    source = Bundle.load(tiny_bundle)
+    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir()}
+    real_rename, renames = bundle_module.os.rename, []
+
+    def rename_then_interrupt(src, dst) -> None:
+        renames.append(Path(dst).name)
+        if len(renames) == 2:  # the new bundle's rename into place
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(bundle_module.os, "rename", rename_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_bundle(bundle_copy, source.model, source.vocab, source.config, source.metrics, {})
+    monkeypatch.setattr(bundle_module.os, "rename", real_rename)
+    assert renames[0].startswith(".copy.retired-") and renames[1] == "copy"
+    assert {p.name: p.read_bytes() for p in bundle_copy.iterdir()} == before
+    assert [p.name for p in bundle_copy.parent.iterdir() if p.name.startswith(".copy")] == []
+    Bundle.load(bundle_copy)
+
+
+def test_a_symbolic_link_is_refused_as_the_place_for_a_bundle(bundle_copy: Path, tmp_path: Path) -> None:
+    """Writing would replace the link (say a ROOT's `current`) with a directory, not the bundle it points at."""
+    link = tmp_path / "current"
+    link.symlink_to(bundle_copy.name)
+    with pytest.raises(BundleError, match=r"current: is a symbolic link \(to copy\); writing would replace the link"):
+        check_destination(link)
+    assert link.is_symlink()
