@@ -184,6 +184,10 @@ class CancelOnDisconnectMiddleware:
 
         async def send_answer(message: Message) -> None:
             nonlocal answering
+            if scope.get("state", {}).get(_CLIENT_LEFT):
+                # The client left while a model call ran in its thread: the cancellation reaches the handler only
+                # at its next await, and it answers first. That answer has no one to go to; it stays a 499.
+                return
             answering = True
             await send(message)
 

@@ -78,3 +78,26 @@ def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_costs_no_model_ti
 
     after = httpx.post(f"{server.url}/v1/predict", json={"text": "다시 보고 싶은 영화"}, timeout=60)
     assert after.status_code == 200 and after.json()["label"] in ("negative", "positive")
+
+
+def gone_batches(server: RunningServer) -> float:
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    found = re.search(r'^http_requests_total\{method="POST",route="/v1/predict/batch",status="499"\} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_client_that_leaves_while_its_batch_is_in_the_model_is_logged_as_gone(server: RunningServer) -> None:
+    """The model call already running finishes in its thread, but its answer has no one to go to: 499, not 200."""
+    def predicted_batches() -> list[dict]:
+        return [line for line in server.log_lines() if line.get("path") == "/v1/predict/batch" and "texts" in line]
+
+    before, earlier = gone_batches(server), len(predicted_batches())
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.url}/v1/predict/batch", json={"texts": long_texts(60)}, timeout=1.0)
+    deadline = time.monotonic() + 120
+    while len(lines := predicted_batches()) == earlier:
+        assert time.monotonic() < deadline, "the abandoned batch never finished"
+        time.sleep(0.05)
+    assert lines[-1]["status"] == 499 and lines[-1]["latency_ms"] > 1000  # it ran in the model, then found no one
+    assert gone_batches(server) == before + 1
+    assert httpx.post(f"{server.url}/v1/predict", json={"text": "다시 보고 싶은 영화"}, timeout=60).status_code == 200
