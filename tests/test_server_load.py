@@ -82,12 +82,14 @@ def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_costs_no_model_ti
 
 def gone_batches(server: RunningServer) -> float:
     metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
-    found = re.search(r'^http_requests_total\{method="POST",route="/v1/predict/batch",status="499"\} (\S+)$', metrics, re.M)
+    series = re.escape('http_requests_total{method="POST",route="/v1/predict/batch",status="499"}')
+    found = re.search(rf"^{series} (\S+)$", metrics, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 
 def test_a_client_that_leaves_while_its_batch_is_in_the_model_is_logged_as_gone(server: RunningServer) -> None:
     """The model call already running finishes in its thread, but its answer has no one to go to: 499, not 200."""
+
     def predicted_batches() -> list[dict]:
         return [line for line in server.log_lines() if line.get("path") == "/v1/predict/batch" and "texts" in line]
 
