@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.launch import RunningServer, running_server
+from tests.conftest import FIXTURES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIMIT = 300
@@ -85,6 +86,50 @@ def test_page_shows_the_api_answer_as_a_heat_map(server: RunningServer, browser,
     assert "어텐션" in page.get_attribute(".result .tok", "title")  # the weight shows on hover
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 10_000
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def kiwi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A small Kiwi model (a few seconds to train): Kiwi's contracted endings overlap the morpheme before them."""
+    pytest.importorskip("kiwipiepy")
+    from training.config import TrainConfig
+    from training.data import read_labelled
+    from training.pipeline import train
+
+    bundle = tmp_path_factory.mktemp("kiwi") / "bundle"
+    config = TrainConfig(
+        tokenizer="kiwi", epochs=1, vocab_size=2000, embedding_dim=16, lstm_units=16, attention_units=8,
+        pretrain_embeddings=False, language_model_epochs=0,
+    )  # fmt: skip
+    data, cache = read_labelled(FIXTURES / "nsmc_train_3k.tsv"), tmp_path_factory.mktemp("kiwi-token-cache")
+    train(data, bundle, config, names="negative,positive", cache_dir=cache, quiet=True)
+    with running_server(bundle, bundle.parent / "server.log") as running:
+        yield running
+
+
+def test_tokens_whose_spans_overlap_are_painted_once_with_their_weights(kiwi_server: RunningServer, browser) -> None:
+    """Kiwi gives 화나요 as 화 (0-1), 나 (1-2) and 어요 (1-3): the page paints 나요 once with both weights, where
+    it used to drop 어요 and leave 요 unshaded."""
+    text = "진짜 화나요 ㅋㅋ 잘 봐요"
+    tokens = httpx.post(f"{kiwi_server.url}/v1/predict", json={"text": text}).json()["tokens"]
+    spans = sorted((token["start"], token["end"]) for token in tokens)
+    assert any(a_start < b_start < a_end < b_end or (a_start == b_start and a_end < b_end)
+               for (a_start, a_end), (b_start, b_end) in zip(spans, spans[1:]))  # fmt: skip
+    page = browser.new_page()
+    page.goto(kiwi_server.url + "/")
+    page.fill("#text", text)
+    page.click("#submit")
+    page.wait_for_selector(".result .tok")
+
+    painted = painted_tokens(page)
+    assert page.inner_text(".result .heat") == text
+    assert all(shown == text[start:end] for start, end, _, shown in painted)
+    assert all(end <= next_start for (_, end, _, _), (next_start, _, _, _) in zip(painted, painted[1:]))
+    for token in tokens:  # every token is painted, inside one span that holds its weight
+        holder = [weight for start, end, weight, _ in painted if start <= token["start"] and token["end"] <= end]
+        assert len(holder) == 1 and holder[0] >= token["attention"] - 1e-5
+    assert sum(weight for _, _, weight, _ in painted) == pytest.approx(1.0, abs=1e-4)
     page.close()
 
 

@@ -67,17 +67,22 @@ function isPrediction(p) {
   return Boolean(p) && typeof p.label === "string" && typeof p.probabilities === "object" && Array.isArray(p.tokens);
 }
 
-// Tokens whose spans are identical (a rewritten morpheme shares its word) are painted once, weights added.
+// Tokens whose spans overlap are painted once over the characters they share, weights added: a rewritten
+// morpheme shares its word (Okt's stems, Komoran's 했 → 하 + 았), and Kiwi's contracted ending 어요 in 화나요
+// covers 나요 while the verb 나 covers 나.
 function segments(tokens) {
-  const groups = new Map();
-  for (const token of tokens) {
-    const key = `${token.start}:${token.end}`;
-    const group = groups.get(key) || { start: token.start, end: token.end, attention: 0, oov: false };
-    group.attention += token.attention;
-    group.oov = group.oov || token.oov;
-    groups.set(key, group);
+  const groups = [];
+  for (const token of [...tokens].sort((a, b) => a.start - b.start || a.end - b.end)) {
+    const last = groups[groups.length - 1];
+    if (last && token.start < last.end) {
+      last.end = Math.max(last.end, token.end);
+      last.attention += token.attention;
+      last.oov = last.oov || token.oov;
+    } else {
+      groups.push({ start: token.start, end: token.end, attention: token.attention, oov: token.oov });
+    }
   }
-  return [...groups.values()].sort((a, b) => a.start - b.start);
+  return groups;
 }
 
 // Where the model stopped reading a truncated text: the end of its max_len-th token (in code points).
@@ -96,7 +101,6 @@ function renderHeat(chars, parts, end) {
   const max = Math.max(1e-9, ...parts.map((p) => p.attention));
   let cursor = 0;
   for (const part of parts) {
-    if (part.start < cursor) continue;
     if (part.start >= end) break;
     heat.append(document.createTextNode(slice(cursor, part.start)));
     const span = document.createElement("span");
