@@ -80,6 +80,27 @@ def test_the_token_cache_is_keyed_by_the_texts_not_the_file(tmp_path: Path) -> N
     assert [t.text for t in again[1]] == ["지루했다"]
 
 
+def test_a_cache_that_cannot_be_written_or_read_only_costs_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token cache saves time; a --cache-dir that is a file (or a read-only home) must not end the run."""
+    tokenizer, log, texts = MorphTokenizer("okt", workers=1), logging.getLogger("test.tokens"), ["정말 좋았다"]
+    a_file = tmp_path / "cache-is-a-file"
+    a_file.write_text("not a directory", "utf-8")
+    with caplog.at_level(logging.WARNING):
+        tokens = tokenize_cached(texts, tokenizer, a_file, log, "data")
+    assert [t.text for t in tokens[0]] == ["정말", "좋았다"]
+    assert f"could not cache the tokens in {a_file}" in caplog.text and "going on without the cache" in caplog.text
+    cache = tmp_path / "cache"
+    tokenize_cached(texts, tokenizer, cache, log, "data")
+    [cached] = cache.glob("*.json.gz")
+    cached.write_bytes(cached.read_bytes()[:20])  # cut short, as a full disk or a killed copy leaves it
+    with caplog.at_level(logging.WARNING):
+        again = tokenize_cached(texts, tokenizer, cache, log, "data")
+    assert again == tokens and f"token cache {cached} cannot be read" in caplog.text
+    assert [p.name for p in cache.iterdir()] == [cached.name] and len(cached.read_bytes()) > 20  # written anew
+
+
 def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:
     report = {
         "labels": ["부정", "중립", "긍정"],

@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from model.tokenizer import MorphTokenizer, Token
@@ -99,11 +100,9 @@ def tokenize_cached(
 ) -> list[list[Token]]:
     """Tokens for every text, read from `cache_dir` when these texts were tokenized the same way before."""
     path = cache_dir / f"{cache_key(texts, tokenizer)}.json.gz" if cache_dir else None
-    if path is not None and path.is_file():
-        rows = json.loads(gzip.decompress(path.read_bytes()))
-        if len(rows) == len(texts):
-            logger.info("tokenize %s: %s texts read from cache %s", what, f"{len(texts):,}", path)
-            return _tokens_from_rows(texts, rows)
+    if path is not None and (rows := _read_cache(path, logger)) is not None and len(rows) == len(texts):
+        logger.info("tokenize %s: %s texts read from cache %s", what, f"{len(texts):,}", path)
+        return _tokens_from_rows(texts, rows)
     logger.info(
         "tokenize %s: %s texts with %s (%d workers)", what, f"{len(texts):,}", tokenizer.name, tokenizer.workers
     )
@@ -128,8 +127,32 @@ def tokenize_cached(
             what, tokenizer.name, fallbacks,
         )  # fmt: skip
     elif path is not None:
+        _write_cache(path, rows, logger)
+    return tokens
+
+
+def _read_cache(path: Path, logger: logging.Logger) -> list | None:
+    """The cached rows at `path`; None when there are none or they cannot be read (then tokenized again)."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(gzip.decompress(path.read_bytes()))
+    except (OSError, EOFError, ValueError) as error:
+        logger.warning("token cache %s cannot be read (%s); tokenizing again", path, error)
+        return None
+
+
+def _write_cache(path: Path, rows: list, logger: logging.Logger) -> None:
+    """Keep the tokens for the next run. The cache only saves time: when it cannot be written, the run goes on."""
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.write_bytes(gzip.compress(json.dumps(rows, ensure_ascii=False).encode(), compresslevel=3))
         os.replace(partial, path)
-    return tokens
+    except OSError as error:
+        logger.warning(
+            "could not cache the tokens in %s (%s); going on without the cache (--cache-dir DIR or --no-cache "
+            "avoids this)", path.parent, error.strerror or error,
+        )  # fmt: skip
+        with suppress(OSError):  # half written on a full disk; not there when the cache directory is a file
+            partial.unlink(missing_ok=True)
