@@ -291,6 +291,12 @@ def test_help_describes_every_option_with_its_default(module: str, capsys: pytes
         ("training.train", ["--out", "unused"], 2, "the following arguments are required: --train"),
         ("training.train", ["--train", "missing.tsv", "--out", "unused"], 2, "missing.tsv"),
         ("training.evaluate", ["--bundle", "model/default", "--data", "missing.tsv"], 2, "missing.tsv"),
+        (
+            "training.evaluate",
+            ["--bundle", "model/default", "--data", "tests/fixtures/nsmc_test_1k.tsv", "--json", "tests"],
+            2,
+            "error: --json tests: is a directory; give a file name",
+        ),
     ],
 )
 def test_help_and_bad_arguments_answer_before_tensorflow_is_imported(
@@ -350,3 +356,9 @@ def test_evaluate_reads_a_published_root_and_names_a_jvm_that_will_not_start(
     assert refused.returncode == 2
     assert "error: the JVM did not start with options ['-Xbogus']" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+    other_labels = write(tmp_path / "other.tsv", "document\tlabel\n정말 재미있는 영화\t2\n시간 아깝다\t0\n")
+    unknown = run_cli("training.evaluate", "--bundle", str(published_root), "--data", str(other_labels), cache=tmp_path)
+    assert unknown.returncode == 2
+    assert "labels ['2'] are not among the model's" in unknown.stderr
+    assert "predicting" not in unknown.stderr  # refused once the model's labels are known, before any predicting

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from logging import Logger
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,8 +44,20 @@ def evaluate(predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encode
     return classification_report(true, [p.label for p in predictions], predictor.labels)
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a result file that cannot be written: a directory, or a folder that cannot be
+    made or written in (a read-only mount)."""
+    if path.is_dir():
+        raise DataError(f"{option} {path}: is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")
+
+
 def write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, ensure_ascii=False, indent=2), "utf-8")
 
 
@@ -80,9 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
     log = cli_logger("evaluate")
     try:
+        for path, option in ((args.json, "--json"), (args.faithfulness_json, "--faithfulness-json")):
+            if path is not None:
+                check_output_file(path, option)
         data = read_labelled(args.data, args.text_column, args.label_column)
         log.info("loading bundle %s", args.bundle)
         predictor = load_predictor(args.bundle, args.workers)
+        label_names_for(predictor, data)  # labels the model does not know stop the run before the predicting
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts)
         report = evaluate(predictor, data, encoded)
@@ -92,27 +110,38 @@ def main(argv: list[str] | None = None) -> int:
     report["bundle_version"] = predictor.version
     report["data"] = data.fingerprint()
     sys.stdout.write(format_report(report) + "\n")
-    if args.json:
-        write_json(args.json, report)
-        log.info("metrics written to %s", args.json)
-    if args.faithfulness:
-        from training.faithfulness import faithfulness, format_faithfulness
-
-        sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
-        log.info("faithfulness: deleting top-ranked tokens from %s texts", f"{sample:,}")
-        table = faithfulness(
-            predictor,
-            encoded,
-            limit=args.faithfulness_limit,
-            progress=lambda done, total: log.info("faithfulness: %s/%s texts", f"{done:,}", f"{total:,}"),
-        )
-        table["bundle_version"] = predictor.version
-        table["data"] = data.fingerprint()
-        sys.stdout.write(format_faithfulness(table) + "\n")
-        if args.faithfulness_json:
-            write_json(args.faithfulness_json, table)
-            log.info("faithfulness table written to %s", args.faithfulness_json)
+    try:
+        if args.json:
+            write_json(args.json, report)
+            log.info("metrics written to %s", args.json)
+        if args.faithfulness:
+            faithfulness_table(args, predictor, data, encoded, log)
+    except OSError as error:  # checked at the start, but a disk can fill up or a folder go away meanwhile
+        log.error("error: cannot write %s: %s", error.filename or "the output", error.strerror or error)
+        return 1
     return 0
+
+
+def faithfulness_table(
+    args: argparse.Namespace, predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encoded], log: Logger
+) -> None:
+    """Print (and with --faithfulness-json write) how faithful the attention is as an explanation."""
+    from training.faithfulness import faithfulness, format_faithfulness
+
+    sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
+    log.info("faithfulness: deleting top-ranked tokens from %s texts", f"{sample:,}")
+    table = faithfulness(
+        predictor,
+        encoded,
+        limit=args.faithfulness_limit,
+        progress=lambda done, total: log.info("faithfulness: %s/%s texts", f"{done:,}", f"{total:,}"),
+    )
+    table["bundle_version"] = predictor.version
+    table["data"] = data.fingerprint()
+    sys.stdout.write(format_faithfulness(table) + "\n")
+    if args.faithfulness_json:
+        write_json(args.faithfulness_json, table)
+        log.info("faithfulness table written to %s", args.faithfulness_json)
 
 
 if __name__ == "__main__":
