@@ -36,6 +36,8 @@ def check_model_dir(model_dir: Path) -> None:
     """Refuse, before TensorFlow is imported, a MODEL_DIR that cannot be served: no such path, a ROOT's
     `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, or a directory that is no
     bundle. A bundle whose files fail their checks is still reported by the model load."""
+    if model_dir.exists() and not model_dir.is_dir():
+        raise BundleError(model_dir, "is a file; give the bundle's directory (or a ROOT of published versions)")
     if not model_dir.is_dir():
         raise BundleError(model_dir, "no such directory")
     if (model_dir / MANIFEST_FILE).is_file():  # a bundle, whatever its directory is called

@@ -647,6 +647,7 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
     (dangling / "current").symlink_to("versions/20991231-000000-00000000")
     cases = {
         tmp_path / "nowhere": "nowhere: no such directory",
+        ROOT / "README.md": "README.md: is a file; give the bundle's directory",
         root / "versions": "versions: is the versions/ folder of a ROOT; set MODEL_DIR to the ROOT itself",
         tmp_path / "models-without-current": "current: missing, though 2 versions are published",
         dangling: "current: names version 20991231-000000-00000000, which is not in versions/",
