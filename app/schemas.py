@@ -10,38 +10,16 @@ from pydantic_core import PydanticCustomError
 
 from model.predictor import Prediction, Predictor
 from model.registry import VERSION_PATTERN
-from model.tokenizer import has_visible_text
+from model.tokenizer import text_problem
 
 EXAMPLE_TEXT = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
 EXAMPLE_TEXTS = ["배우들 연기가 정말 좋았어요 ㅋㅋ", "스토리가 너무 지루하고 뻔했다", "음악은 좋았는데 결말이 아쉽네요"]
 
 
-# Control characters (C0 other than tab, newline and carriage return, NUL included; DEL; C1): refused, not
-# stripped, so that token spans always index the text exactly as submitted.
-_CONTROL = {code for code in [*range(0x20), *range(0x7F, 0xA0)] if chr(code) not in "\t\n\r"}
-
-
 def _check_text(value: object) -> object:
     """Reject texts the model cannot answer meaningfully, with a message that says why."""
-    if isinstance(value, str):
-        if not has_visible_text(value):
-            raise PydanticCustomError(
-                "blank_text", "text must not be empty or only whitespace and invisible characters"
-            )
-        control = next((i for i, char in enumerate(value) if ord(char) in _CONTROL), None)
-        if control is not None:
-            raise PydanticCustomError(
-                "control_character",
-                "text contains the control character {name} at position {position}; "
-                "only tab, newline and carriage return are allowed",
-                {"name": f"U+{ord(value[control]):04X}", "position": control},
-            )
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PydanticCustomError(
-                "invalid_unicode", "text contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode"
-            ) from None
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise PydanticCustomError(*problem)
     return value
 
 

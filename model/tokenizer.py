@@ -70,6 +70,31 @@ def has_visible_text(text: str) -> bool:
     )
 
 
+# Control characters (C0 other than tab, newline and carriage return, NUL included; DEL; C1): refused, not
+# stripped, so that token spans always index the text exactly as submitted.
+_CONTROL = {code for code in [*range(0x20), *range(0x7F, 0xA0)] if chr(code) not in "\t\n\r"}
+
+
+def text_problem(text: str) -> tuple[str, str, dict] | None:
+    """Why `text` cannot be answered meaningfully, as (kind, message template, its values); None when it can.
+    The API and the explain CLI refuse the same texts with the same words."""
+    if not has_visible_text(text):
+        return "blank_text", "text must not be empty or only whitespace and invisible characters", {}
+    control = next((i for i, char in enumerate(text) if ord(char) in _CONTROL), None)
+    if control is not None:
+        return (
+            "control_character",
+            "text contains the control character {name} at position {position}; "
+            "only tab, newline and carriage return are allowed",
+            {"name": f"U+{ord(text[control]):04X}", "position": control},
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid_unicode", "text contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode", {}
+    return None
+
+
 class TokenizerError(ValueError):
     """The tokenizer name or its options are not usable here."""
 

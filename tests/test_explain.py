@@ -63,12 +63,24 @@ def test_output_to_a_pipe_or_file_is_plain_text_with_the_weights(tiny_bundle: Pa
     assert re.search(r"^tokens: .*영화 [0-9.]+", printed, re.MULTILINE)
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\u200b\ufeff"])
-def test_a_text_with_nothing_visible_is_refused(tiny_bundle: Path, text: str, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "text must not be empty or only whitespace and invisible characters"),
+        ("   ", "text must not be empty or only whitespace and invisible characters"),
+        ("\u200b\ufeff", "text must not be empty or only whitespace and invisible characters"),
+        ("영화\x01좋다", "text contains the control character U+0001 at position 2"),
+        ("영화\udcff", "lone surrogate (U+D800-U+DFFF), which is not valid Unicode (a terminal or shell that"),
+    ],
+)
+def test_texts_the_api_refuses_are_refused_in_the_same_words(
+    tiny_bundle: Path, text: str, says: str, capsys: pytest.CaptureFixture
+) -> None:
+    """Invalid UTF-8 in the arguments arrives as lone surrogates (Python's surrogateescape)."""
     with pytest.raises(SystemExit) as stopped:
         explain_cli.main(["--bundle", str(tiny_bundle), text])
     assert stopped.value.code == 2
-    assert "the text must not be empty or only whitespace and invisible characters" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
 
 
 def test_png_is_written_with_hangul_glyphs(outputs: tuple[str, Path, Path]) -> None:

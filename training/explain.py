@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from model.layout import BundleError  # noqa: E402
 from model.registry import RegistryError  # noqa: E402
-from model.tokenizer import TokenizerError, has_visible_text  # noqa: E402
+from model.tokenizer import TokenizerError, text_problem  # noqa: E402
 from training.progress import cli_logger, load_predictor  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
@@ -339,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         help="colour the terminal output: auto (default) when writing to a terminal and NO_COLOR is not set",
     )
     args = parser.parse_args(argv)
-    if not has_visible_text(args.text):
-        parser.error("the text must not be empty or only whitespace and invisible characters")
+    if (problem := text_problem(args.text)) is not None:  # the texts the API refuses, in the same words
+        kind, message, values = problem
+        hint = " (a terminal or shell that does not send UTF-8?)" if kind == "invalid_unicode" else ""
+        parser.error(message.format(**values) + hint)
     log = cli_logger("explain")
     try:
         predictor = load_predictor(args.bundle, tokenizer_workers=1)
