@@ -52,6 +52,29 @@ def test_a_file_that_is_not_utf8_is_refused_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"not UTF-8 .*iconv -f cp949 -t utf-8") as refused:
         read_labelled(path)
     assert f"`iconv -f cp949 -t utf-8 {path} > {tmp_path / 'utf8-excel.tsv'}`" in str(refused.value)  # runs anywhere
+    assert "(invalid start byte at byte 15, line 2)" in str(refused.value)  # just after the header
+
+
+def test_the_first_byte_that_is_not_utf8_is_placed_in_the_whole_file(tmp_path: Path) -> None:
+    """pandas reports the offset within the chunk it was decoding; the message counts from the file's start."""
+    rows = "".join(f"좋은 영화 {i}\t1\n" for i in range(20_000))
+    path = tmp_path / "mixed.tsv"
+    path.write_bytes(("document\tlabel\n" + rows).encode() + "한 줄만 CP949\t0\n".encode("cp949"))
+    offset = len(("document\tlabel\n" + rows).encode())
+    with pytest.raises(DataError, match=rf"at byte {offset:,}, line 20,002\)"):
+        read_labelled(path)
+
+
+@pytest.mark.parametrize("name", ["excel-unicode-text.tsv", "export.csv", "lines.jsonl"])
+def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, name: str) -> None:
+    """Excel's "Unicode text" export is UTF-16 with a byte order mark."""
+    content = {
+        ".tsv": "document\tlabel\n정말 좋다\t1\n지루하다\t0\n",
+        ".csv": 'document,label\n"정말, 좋다",1\n지루하다,0\n',
+        ".jsonl": '{"document": "정말 좋다", "label": 1}\n{"document": "지루하다", "label": 0}\n',
+    }[Path(name).suffix]
+    data = read_labelled(write(tmp_path / name, content, encoding="utf-16"))
+    assert data.texts[1] == "지루하다" and data.labels == ["1", "0"]
 
 
 def test_jsonl_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:

@@ -37,14 +37,17 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
     """CSV quoting, as NSMC is read; but in a TSV, a text that spans lines can only come from a double quote
     that opens a text and never closes, which joins the following rows into it. Such a file is read again with
     quotes taken as ordinary characters, and the log says so."""
-    frame = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str)
+    encoding = _encoding_of(path)
+    frame = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str, encoding=encoding)
     if separator != "\t":
         return frame
     joined = frame.apply(lambda column: column.str.contains("\n", regex=False)).any(axis=1)
     if not joined.any():
         return frame
     try:
-        literal = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str, quoting=csv.QUOTE_NONE)
+        literal = pd.read_csv(
+            path, sep=separator, keep_default_na=False, dtype=str, quoting=csv.QUOTE_NONE, encoding=encoding
+        )
     except pd.errors.ParserError:
         return frame  # the quotes were deliberate: texts with tabs or line breaks inside quotes
     log.warning(
@@ -59,21 +62,39 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
     return literal
 
 
+def _encoding_of(path: Path) -> str:
+    """UTF-16 when the file starts with its byte order mark (what Excel's "Unicode text" export writes), else
+    UTF-8 (with or without its own mark)."""
+    with path.open("rb") as handle:
+        return "utf-16" if handle.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
+    """Where the file stops being UTF-8, counted from its start (pandas reports offsets within a chunk)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as whole:
+        error = whole
+    line = raw.count(b"\n", 0, error.start) + 1
+    source, converted = shlex.quote(str(path)), shlex.quote(str(path.with_name(f"utf8-{path.name}")))
+    return (
+        f"{path}: the file is not UTF-8 ({error.reason} at byte {error.start:,}, line {line:,}); save it as UTF-8 or "
+        f"UTF-16, for example with `iconv -f cp949 -t utf-8 {source} > {converted}` for a Korean Windows file"
+    )
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in JSON_LINES:
-            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
+            return pd.read_json(path, lines=True, dtype=False, encoding=_encoding_of(path))
         if suffix in SEPARATORS:
             return _read_separated(path, SEPARATORS[suffix])
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except UnicodeDecodeError as error:
-        source, converted = shlex.quote(str(path)), shlex.quote(str(path.with_name(f"utf8-{path.name}")))
-        raise DataError(
-            f"{path}: the file is not UTF-8 ({error.reason} at byte {error.start}); save it as UTF-8, for example "
-            f"with `iconv -f cp949 -t utf-8 {source} > {converted}` for a Korean Windows file"
-        ) from None
+        raise DataError(_not_utf8(path, error)) from None
     except (ValueError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({error})") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
