@@ -159,6 +159,23 @@ def test_bad_training_data_stops_with_a_clear_message(
     assert not out.exists()
 
 
+def test_labels_that_differ_only_in_case_are_named_in_a_warning(tmp_path: Path) -> None:
+    """Trained as separate classes (the file may mean that), but most likely one class spelled two ways."""
+    spellings = {"0": "negative", "1": "positive"}
+    rows = pd.read_csv(FIXTURES / "nsmc_train_3k.tsv", sep="\t", keep_default_na=False, dtype=str)[:600]
+    labels = [spellings[label].upper() if i % 3 == 0 else spellings[label] for i, label in enumerate(rows["label"])]
+    path = tmp_path / "mixed-case.tsv"
+    rows.assign(label=labels).to_csv(path, sep="\t", index=False)
+    trained = run_cli(
+        "training.train", "--train", str(path), "--out", str(tmp_path / "bundle"), *SMALL,
+        "--language-model-epochs", "0", "--no-pretrain-embeddings", cache=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-1500:]
+    assert "4 classes: NEGATIVE, POSITIVE, negative, positive" in trained.stderr
+    for pair in ("NEGATIVE, negative", "POSITIVE, positive"):
+        assert f"warning: the labels {pair} differ only in case and are 2 separate classes" in trained.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
 def test_stopped_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tmp_path: Path, sig: int) -> None:
     out = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))

@@ -152,6 +152,15 @@ def split_seed(train_config: dict) -> int:
     return train_config["seed"] if chosen is None else chosen
 
 
+def labels_differing_only_in_case(values: list[str]) -> list[list[str]]:
+    """Groups of distinct label values that are the same word in another case (`Positive`, `positive`): most
+    likely one class spelled two ways, which would train as two."""
+    groups: dict[str, list[str]] = {}
+    for value in values:
+        groups.setdefault(value.casefold(), []).append(value)
+    return [spellings for spellings in groups.values() if len(spellings) > 1]
+
+
 def sorted_label_values(labels: list[str]) -> list[str]:
     """Distinct label values in a stable order: numeric order when all are integers, else text order."""
     distinct = set(labels)

@@ -23,7 +23,7 @@ from model.predictor import Predictor, length_buckets
 from model.tokenizer import MorphTokenizer, Token
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from training.config import LR_SCHEDULES, TrainConfig
-from training.data import DataError, LabelledTexts, sorted_label_values, split_seed
+from training.data import DataError, LabelledTexts, labels_differing_only_in_case, sorted_label_values, split_seed
 from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.language_model import pretrain_encoder
@@ -166,6 +166,12 @@ def train(
             raise DataError(f"{test_data.path}: labels {unknown} do not occur in the training data {values}")
     classes = ", ".join(value if value == name else f"{value} → {name}" for value, name in zip(values, labels))
     log.info("data: %s training rows, %d classes: %s", f"{len(train_data.texts):,}", len(labels), classes)
+    for spellings in labels_differing_only_in_case(values):
+        log.warning(
+            "warning: the labels %s differ only in case and are %d separate classes; if they mean the same, "
+            "spell them the same way in %s",
+            ", ".join(spellings), len(spellings), train_data.path,
+        )  # fmt: skip
     teachers = load_teachers([Path(t) for t in config.teachers], train_data, labels, asdict(config))
 
     tokenizer = MorphTokenizer(config.tokenizer, config.tokenizer_options, workers=workers)
