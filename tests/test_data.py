@@ -77,6 +77,40 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, name: str
     assert data.texts[1] == "지루하다" and data.labels == ["1", "0"]
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        (
+            "extra-field.tsv",
+            "document\tlabel\n좋다\t1\n싫다\t0\textra\n",
+            "cannot be parsed as TSV (Expected 2 fields in line 3, saw 3)",
+        ),
+        (
+            "broken.jsonl",
+            '{"document": "좋다", "label": 1}\n\n{"document": "싫다", "label": 0\n',
+            "cannot be parsed as JSONL (line 3, column 30: Expecting ',' delimiter)",
+        ),
+        (
+            "semicolons.csv",
+            "document;label\n좋다;1\n싫다, 정말;0\n",
+            "its first line has no comma but a semicolon: a .csv file is read with commas between fields",
+        ),
+        (
+            "no-header.tsv",
+            "9976970\t아 더빙.. 진짜 짜증나네요 목소리\t0\n3819312\t흠...포스터보고 초딩영화줄\t1\n",
+            "no text column 'document' (columns found: '9976970', '아 더빙.. 진짜 짜증나네요 목소리', '0'); see "
+            "--text-column; if its first line is data rather than column names, add a header line",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_read_as_its_type_says_where_and_why(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    with pytest.raises(DataError) as refused:
+        read_labelled(write(tmp_path / name, content))
+    assert says in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_jsonl_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = write(
         tmp_path / "notepad.jsonl", '\ufeff{"document": "좋다", "label": "pos"}\n{"document": "싫다", "label": "neg"}\n'

@@ -124,7 +124,7 @@ def write(path: Path, text: str) -> Path:
             "no_text.tsv",
             "id\ttext\tlabel\n1\t좋다\t1\n",
             [],
-            "no text column 'document' (columns found: id, text, label)",
+            "no text column 'document' (columns found: 'id', 'text', 'label')",
         ),
         ("no_label.tsv", "id\tdocument\tstars\n1\t좋다\t1\n", [], "no label column 'label'"),
         ("one_class.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t최고\t1\n", [], "needs at least 2 classes"),

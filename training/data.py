@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import re
 import shlex
@@ -84,6 +85,41 @@ def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
     )
 
 
+_SEPARATOR_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon"}
+_C_PARSER_PREFIX = re.compile(r"^Error tokenizing data\. C error: ")
+
+
+def _first_bad_json_line(path: Path) -> str:
+    """The first line of a JSONL file that is not one JSON object, with json's reason (pandas names neither)."""
+    with path.open(encoding=_encoding_of(path)) as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                if not isinstance(json.loads(line.rstrip("\r\n")), dict):
+                    return f"line {number} is not a JSON object"
+            except json.JSONDecodeError as error:
+                return f"line {number}, column {error.colno}: {error.msg}"
+    return "not one JSON object per line"
+
+
+def _header_hint(path: Path, columns: list[str]) -> str:
+    """Why a file's columns may not be what was meant: another separator than its type's, or no header row."""
+    separator = SEPARATORS.get(path.suffix.lower())
+    if separator is not None:
+        with path.open(encoding=_encoding_of(path), errors="replace") as handle:
+            header = handle.readline()
+        others = [char for char in _SEPARATOR_NAMES if char != separator and char in header]
+        if others and separator not in header:
+            return (
+                f"; its first line has no {_SEPARATOR_NAMES[separator]} but a {_SEPARATOR_NAMES[others[0]]}: a "
+                f"{path.suffix} file is read with {_SEPARATOR_NAMES[separator]}s between fields"
+            )
+    if columns and not any(name.isidentifier() for name in columns):
+        return "; if its first line is data rather than column names, add a header line that names the columns"
+    return ""
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -96,7 +132,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise DataError(_not_utf8(path, error)) from None
     except (ValueError, pd.errors.ParserError) as error:
-        raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({error})") from None
+        where = _first_bad_json_line(path) if suffix in JSON_LINES else _C_PARSER_PREFIX.sub("", str(error)).strip()
+        raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({where}){_header_hint(path, [])}") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
 
 
@@ -126,8 +163,11 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
         raise DataError(f"{path}: the file has no data rows")
     for role, column in (("text", text_column), ("label", label_column)):
         if column not in frame.columns:
-            found = ", ".join(map(str, frame.columns))
-            raise DataError(f"{path}: no {role} column {column!r} (columns found: {found}); see --{role}-column")
+            found = ", ".join(map(repr, map(str, frame.columns)))
+            raise DataError(
+                f"{path}: no {role} column {column!r} (columns found: {found}); see --{role}-column"
+                + _header_hint(path, [str(name) for name in frame.columns])
+            )
     texts = frame[text_column].tolist()
     bad_texts = [i for i, value in enumerate(texts) if not isinstance(value, str)]
     if bad_texts:
