@@ -139,6 +139,7 @@ def write(path: Path, text: str) -> Path:
             ["--language-model-epochs", "-1"],
             "--language-model-epochs must be 0 or more, got -1",
         ),
+        ("ok4.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--epochs", "0"], "--epochs must be at least 1"),
         (
             "few.tsv",
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n3\t최고\t1\n4\t최악\t0\n",

@@ -141,8 +141,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--teacher-weight must be between 0 and 1, got {config.teacher_weight}")
     if config.language_model_epochs < 0:
         raise DataError(f"--language-model-epochs must be 0 or more, got {config.language_model_epochs}")
-    if config.max_len < 1 or config.epochs < 1 or config.batch_size < 1:
-        raise DataError("--max-len, --epochs and --batch-size must be positive")
+    for option in ("max_len", "epochs", "batch_size"):
+        if getattr(config, option) < 1:
+            raise DataError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(config, option)}")
     return config
 
 
