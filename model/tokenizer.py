@@ -505,13 +505,19 @@ class MorphTokenizer:
                 if index >= len(chunks):
                     return
                 tokenized[index] = [self.tokenize(text) for text in chunks[index]]
-                if progress is not None:
-                    with lock:
-                        done += len(chunks[index])
+                with lock:
+                    done += len(chunks[index])
+                    if progress is not None:
                         progress(done)
 
         helpers = [self._pool().submit(take_chunks) for _ in range(self.workers - 1)]
-        take_chunks()
+        try:
+            take_chunks()
+        except BaseException:  # Ctrl-C or a failure here: the helpers take no more chunks, and report nothing
+            with lock:
+                claimed = len(chunks)
+                progress = None
+            raise
         for helper in helpers:
             if not helper.cancel():  # one still queued behind another call has nothing left to take
                 helper.result()

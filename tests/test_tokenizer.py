@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -345,6 +346,32 @@ def test_progress_counts_every_text_once_in_order(okt: MorphTokenizer) -> None:
     tokens = MorphTokenizer("okt", workers=3).tokenize_many(SAMPLES * 30, progress=heard.append)
     assert len(tokens) == len(SAMPLES) * 30
     assert heard == sorted(heard) and heard[-1] == len(tokens) and len(heard) == 3  # one report per chunk
+
+
+def test_an_interrupted_call_stops_its_helper_after_the_chunk_in_hand() -> None:
+    """Ctrl-C reaches the calling thread only; the helper used to tokenize every chunk left (seconds on a large
+    file) and log progress after the run had said it was interrupted."""
+    tokenizer = MorphTokenizer("okt", workers=2)
+    texts = [f"정말 재미있는 영화 {i}" for i in range(3000)]  # 12 chunks of 256
+    tokenized, reports, caller = [], [], threading.get_ident()
+    real_tokenize = tokenizer.tokenize
+
+    def counting(text: str) -> list[Token]:
+        tokenized.append(text)
+        return real_tokenize(text)
+
+    def interrupt_the_caller(done: int) -> None:
+        reports.append(done)
+        if threading.get_ident() == caller:
+            raise KeyboardInterrupt
+
+    tokenizer.tokenize = counting  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        tokenizer.tokenize_many(texts, progress=interrupt_the_caller)
+    reported = len(reports)
+    tokenizer._pool().submit(lambda: None).result()  # the helper has put down what it was doing
+    assert len(reports) == reported  # nothing reported after the interruption
+    assert len(tokenized) <= 4 * 256  # at most the chunks in hand, not the 3,000 texts
 
 
 def test_a_small_call_does_not_queue_behind_a_large_one_for_the_helper_threads() -> None:
