@@ -13,7 +13,7 @@ import uvicorn
 
 from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
-from model.layout import MANIFEST_FILE, BundleError, tokenizer_of
+from model.layout import MANIFEST_FILE, BundleError, tokenizer_of, verified_manifest
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import VERSIONS, is_registry, resolve
 from model.tokenizer import preload
@@ -34,19 +34,22 @@ def preload_tokenizer(model_dir: Path) -> None:
 
 def check_model_dir(model_dir: Path) -> None:
     """Refuse, before TensorFlow is imported, a MODEL_DIR that cannot be served: no such path, a ROOT's
-    `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, or a directory that is no
-    bundle. A bundle whose files fail their checks is still reported by the model load."""
+    `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, a directory that is no
+    bundle, or a bundle whose files fail the manifest's checks (missing, changed). A bundle that passes them but
+    cannot be loaded (Keras refuses model.keras) is reported by the model load."""
     if model_dir.exists() and not model_dir.is_dir():
         raise BundleError(model_dir, "is a file; give the bundle's directory (or a ROOT of published versions)")
     if not model_dir.is_dir():
         raise BundleError(model_dir, "no such directory")
     if (model_dir / MANIFEST_FILE).is_file():  # a bundle, whatever its directory is called
+        verified_manifest(model_dir)
         return
     if model_dir.name == VERSIONS and is_registry(model_dir.parent):
         raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; set MODEL_DIR to the ROOT itself")
     bundle = resolve(model_dir)
     if not (bundle / MANIFEST_FILE).is_file():
         raise BundleError(bundle, "is not a model bundle (it has no manifest.json)")
+    verified_manifest(bundle)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

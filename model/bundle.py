@@ -3,7 +3,6 @@ manifest at load."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,20 +15,21 @@ import keras
 
 from model.attention import FinalStateAttention  # noqa: F401  (registers the layer for loading)
 from model.layout import (
+    BUNDLE_FORMAT,
     CONFIG_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
-    REQUIRED_FILES,
     VOCAB_FILE,
     BundleError,
     check_destination,
     fsync_path,
+    read_json_object,
+    sha256_file,
+    verified_manifest,
 )
 from model.network import PROBABILITIES
 from model.vocab import Vocabulary
-
-BUNDLE_FORMAT = "attnclf-bundle/1"
 
 
 @dataclass(frozen=True)
@@ -42,26 +42,6 @@ class BundleConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise BundleError(path, "file is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleError(path, f"not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise BundleError(path, "expected a JSON object")
-    return value
 
 
 @dataclass
@@ -84,24 +64,8 @@ class Bundle:
         path = Path(path)
         if not path.is_dir():
             raise BundleError(path, "no bundle directory here")
-        manifest = _read_json(path / MANIFEST_FILE)
-        if manifest.get("format") != BUNDLE_FORMAT:
-            raise BundleError(
-                path / MANIFEST_FILE, f"incompatible format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
-            )
-        if not isinstance(manifest.get("version"), str):
-            raise BundleError(path / MANIFEST_FILE, "must name the bundle's version")
-        files = manifest.get("files")
-        if not isinstance(files, dict) or not all(name in files for name in REQUIRED_FILES):
-            raise BundleError(path / MANIFEST_FILE, f"must list sha256 for each of {', '.join(REQUIRED_FILES)}")
-        for name, expected in files.items():
-            if Path(name).name != name:
-                raise BundleError(path / MANIFEST_FILE, f"lists a file outside the bundle: {name!r}")
-            if not (path / name).is_file():
-                raise BundleError(path / name, "file is missing")
-            if sha256_file(path / name) != expected:
-                raise BundleError(path / name, "sha256 does not match manifest.json (file corrupt or changed)")
-        raw_config = _read_json(path / CONFIG_FILE)
+        manifest = verified_manifest(path)
+        raw_config = read_json_object(path / CONFIG_FILE)
         try:
             config = BundleConfig(**raw_config)
         except TypeError as error:
@@ -122,7 +86,7 @@ class Bundle:
         embedding_rows = model.get_layer("embedding").input_dim
         if embedding_rows != len(vocab):
             raise BundleError(path / VOCAB_FILE, f"has {len(vocab)} tokens but model.keras embeds {embedding_rows}")
-        return cls(path, model, vocab, config, _read_json(path / METRICS_FILE), manifest)
+        return cls(path, model, vocab, config, read_json_object(path / METRICS_FILE), manifest)
 
 
 def write_bundle(

@@ -1,5 +1,6 @@
-"""A bundle's file names and its error, without Keras: `python -m app` reads the served bundle's config.json
-(to preload its tokenizer) before it imports TensorFlow, and the registry needs no network to find a bundle.
+"""A bundle's file names, its manifest check and its error, without Keras: `python -m app` checks the served
+bundle's files and reads its config.json (to preload its tokenizer) before it imports TensorFlow, and the registry
+needs no network to find a bundle.
 
 Layout::
 
@@ -13,6 +14,7 @@ Layout::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,6 +28,7 @@ MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE, MANIFEST_FILE = (
     "manifest.json",
 )
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE)
+BUNDLE_FORMAT = "attnclf-bundle/1"
 
 
 class BundleError(Exception):
@@ -35,6 +38,48 @@ class BundleError(Exception):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise BundleError(path, "file is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(path, f"not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise BundleError(path, "expected a JSON object")
+    return value
+
+
+def verified_manifest(bundle_dir: Path) -> dict:
+    """The bundle's manifest, once its format is known and every file it lists is there with its sha256."""
+    manifest = read_json_object(bundle_dir / MANIFEST_FILE)
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            bundle_dir / MANIFEST_FILE, f"incompatible format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+        )
+    if not isinstance(manifest.get("version"), str):
+        raise BundleError(bundle_dir / MANIFEST_FILE, "must name the bundle's version")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(name in files for name in REQUIRED_FILES):
+        raise BundleError(bundle_dir / MANIFEST_FILE, f"must list sha256 for each of {', '.join(REQUIRED_FILES)}")
+    for name, expected in files.items():
+        if Path(name).name != name:
+            raise BundleError(bundle_dir / MANIFEST_FILE, f"lists a file outside the bundle: {name!r}")
+        if not (bundle_dir / name).is_file():
+            raise BundleError(bundle_dir / name, "file is missing")
+        if sha256_file(bundle_dir / name) != expected:
+            raise BundleError(bundle_dir / name, "sha256 does not match manifest.json (file corrupt or changed)")
+    return manifest
 
 
 def tokenizer_of(bundle_dir: Path) -> tuple[str, dict | None]:

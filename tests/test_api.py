@@ -28,7 +28,7 @@ from app.main import create_app
 from app.schemas import EXAMPLE_TEXT, EXAMPLE_TEXTS
 from app.settings import Settings, SettingsError, get_settings, largest_batch_bytes
 from model.bundle import BundleError
-from tests.conftest import ROOT
+from tests.conftest import DEFAULT_BUNDLE, ROOT
 from tests.registry_helpers import copy_root
 
 KOREAN = "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요"
@@ -645,9 +645,13 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
     dangling, _ = copy_root(published_root, tmp_path / "models-dangling")
     (dangling / "current").unlink()
     (dangling / "current").symlink_to("versions/20991231-000000-00000000")
+    tampered = Path(shutil.copytree(DEFAULT_BUNDLE, tmp_path / "tampered"))
+    vocab = tampered / "vocab.json"
+    vocab.write_text(vocab.read_text("utf-8").replace('"영화"', '"영화관"'), "utf-8")  # changed since training
     cases = {
         tmp_path / "nowhere": "nowhere: no such directory",
         ROOT / "README.md": "README.md: is a file; give the bundle's directory",
+        tampered: "vocab.json: sha256 does not match manifest.json (file corrupt or changed)",
         root / "versions": "versions: is the versions/ folder of a ROOT; set MODEL_DIR to the ROOT itself",
         tmp_path / "models-without-current": "current: missing, though 2 versions are published",
         dangling: "current: names version 20991231-000000-00000000, which is not in versions/",
