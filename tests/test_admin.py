@@ -126,6 +126,24 @@ def test_reload_swaps_the_model_and_rollback_restores_it(client: TestClient, roo
     assert reload(client).json()["version"] == first  # no version: whatever `current` names
 
 
+def test_versions_that_cannot_be_listed_are_named_in_the_error(
+    client: TestClient, root: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A versions/ folder the service's user cannot read (simulated: the tests run as root, which reads anything)."""
+    versions_dir = root[0] / "versions"
+    real_iterdir = Path.iterdir
+
+    def unreadable(path: Path):
+        if path == versions_dir:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_iterdir(path)
+
+    monkeypatch.setattr(Path, "iterdir", unreadable)
+    response = client.get("/v1/admin/versions", headers=AUTH)
+    assert response.status_code == 500
+    assert response.json() == {"detail": f"cannot list {versions_dir}: Permission denied"}
+
+
 def test_a_replaced_or_refused_model_is_freed(client: TestClient, root: tuple[Path, list[str]]) -> None:
     """Loading freezes every object out of the collector's sight; a reload must give the old model back."""
     first, second = root[1]

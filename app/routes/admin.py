@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import PredictorDep, SettingsDep, require_admin
@@ -48,7 +48,11 @@ async def versions(predictor: PredictorDep, settings: SettingsDep) -> VersionsOu
         current: str | None = registry.current_version(root)
     except BundleError:  # a missing or broken link: still list what can be rolled back to
         current = None
-    return VersionsOut(serving=predictor.version, current=current, versions=registry.list_versions(root))
+    try:
+        published = registry.list_versions(root)
+    except OSError as error:  # the service's user cannot read versions/ (a reload would fail the same way)
+        raise HTTPException(500, f"cannot list {root / registry.VERSIONS}: {error.strerror or error}") from None
+    return VersionsOut(serving=predictor.version, current=current, versions=published)
 
 
 async def metrics(request: Request) -> Response:
