@@ -53,6 +53,8 @@ def read_json_object(path: Path) -> dict:
         value = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise BundleError(path, "file is missing") from None
+    except OSError as error:  # a directory, no permission
+        raise BundleError(path, f"cannot be read ({error.strerror or error})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(path, f"not valid JSON ({error})") from None
     if not isinstance(value, dict):
@@ -77,7 +79,11 @@ def verified_manifest(bundle_dir: Path) -> dict:
             raise BundleError(bundle_dir / MANIFEST_FILE, f"lists a file outside the bundle: {name!r}")
         if not (bundle_dir / name).is_file():
             raise BundleError(bundle_dir / name, "file is missing")
-        if sha256_file(bundle_dir / name) != expected:
+        try:
+            digest = sha256_file(bundle_dir / name)
+        except OSError as error:
+            raise BundleError(bundle_dir / name, f"cannot be read ({error.strerror or error})") from None
+        if digest != expected:
             raise BundleError(bundle_dir / name, "sha256 does not match manifest.json (file corrupt or changed)")
     return manifest
 

@@ -151,15 +151,21 @@ def _make_tagger(name: str, options: dict, kiwi: Any = None) -> Callable[[str], 
 
 def _cut_long_words(text: str) -> str:
     """`text` with every word longer than `LONGEST_WHOLE_WORD` split by spaces into pieces of at most
-    `LONG_WORD_PIECE` characters; a piece never starts with a combining mark or a joiner. `align` places the
-    morphemes in the original text, so the spaces added here never reach a span."""
+    `LONG_WORD_PIECE` characters. A piece starts with a combining mark or a joiner only inside a run of them
+    longer than a piece. `align` places the morphemes in the original text, so the spaces added here never
+    reach a span."""
+
+    def joins_previous(char: str) -> bool:
+        return unicodedata.category(char) in _NOT_SHOWN_ALONE
 
     def pieces(match: re.Match) -> str:
         word, start, parts = match.group(), 0, []
         while len(word) - start > LONG_WORD_PIECE:
             end = start + LONG_WORD_PIECE
-            while end > start + 1 and unicodedata.category(word[end]) in _NOT_SHOWN_ALONE:
+            while end > start + 1 and joins_previous(word[end]):
                 end -= 1
+            if joins_previous(word[end]):  # no character to cut before in the whole piece
+                end = start + LONG_WORD_PIECE
             parts.append(word[start:end])
             start = end
         return " ".join([*parts, word[start:]])

@@ -145,6 +145,13 @@ def test_an_interruption_between_the_two_renames_puts_the_earlier_bundle_back(
     Bundle.load(bundle_copy)
 
 
+def test_a_manifest_that_cannot_be_read_is_named(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST_FILE).unlink()
+    (bundle_copy / MANIFEST_FILE).mkdir()
+    with pytest.raises(BundleError, match=r"manifest.json: cannot be read \(Is a directory\)"):
+        Bundle.load(bundle_copy)
+
+
 def test_a_symbolic_link_is_refused_as_the_place_for_a_bundle(bundle_copy: Path, tmp_path: Path) -> None:
     """Writing would replace the link (say a ROOT's `current`) with a directory, not the bundle it points at."""
     link = tmp_path / "current"

@@ -304,6 +304,8 @@ def test_a_piece_of_a_long_word_never_starts_with_a_combining_mark_or_a_joiner()
         pieces = cut.split(" ")[1:-1]
         assert "".join(pieces) == word and max(map(len, pieces)) <= LONG_WORD_PIECE
         assert not any(unicodedata.category(piece[0]) in {"Mn", "Me", "Cf"} for piece in pieces)
+    marks = "a" + "\u0301" * 499  # marks only, after one letter: no better place than every 50th character
+    assert [len(piece) for piece in tokenizer_module._cut_long_words(marks).split(" ")] == [LONG_WORD_PIECE] * 10
 
 
 def test_rewritten_morphemes_take_the_gap() -> None:
