@@ -65,6 +65,20 @@ def test_the_first_byte_that_is_not_utf8_is_placed_in_the_whole_file(tmp_path: P
         read_labelled(path)
 
 
+def test_utf16_that_cannot_be_read_is_called_utf16(tmp_path: Path) -> None:
+    text = "document\tlabel\n정말 좋다\t1\n"
+    no_mark = tmp_path / "no-mark.tsv"
+    no_mark.write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(
+        DataError, match=r"iconv -f utf-16le -t utf-8 .*\(it looks like UTF-16 without a byte order mark\)"
+    ):
+        read_labelled(no_mark)
+    cut = tmp_path / "cut.tsv"
+    cut.write_bytes(text.encode("utf-16") + "\ud800".encode("utf-16-le", "surrogatepass"))  # a lone surrogate
+    with pytest.raises(DataError, match=r"starts with UTF-16's byte order mark but is not valid UTF-16 \(.* line 3\)"):
+        read_labelled(cut)
+
+
 @pytest.mark.parametrize("name", ["excel-unicode-text.tsv", "export.csv", "lines.jsonl"])
 def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, name: str) -> None:
     """Excel's "Unicode text" export is UTF-16 with a byte order mark."""
@@ -89,6 +103,11 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, name: str
             "broken.jsonl",
             '{"document": "좋다", "label": 1}\n\n{"document": "싫다", "label": 0\n',
             "cannot be parsed as JSONL (line 3, column 30: Expecting ',' delimiter)",
+        ),
+        (
+            "null-line.jsonl",
+            '{"document": "좋다", "label": 1}\nnull\n',
+            "cannot be parsed as JSONL (line 2 is not a JSON object)",
         ),
         (
             "semicolons.csv",

@@ -70,18 +70,27 @@ def _encoding_of(path: Path) -> str:
         return "utf-16" if handle.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
-def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
-    """Where the file stops being UTF-8, counted from its start (pandas reports offsets within a chunk)."""
+def _not_decodable(path: Path, error: UnicodeDecodeError) -> str:
+    """Where the file stops being the encoding it was read in, counted from its start (pandas reports offsets
+    within a chunk), and how to convert it."""
     raw = path.read_bytes()
+    encoding = "utf-16" if _encoding_of(path) == "utf-16" else "utf-8"
     try:
-        raw.decode("utf-8")
+        raw.decode(encoding)
     except UnicodeDecodeError as whole:
         error = whole
-    line = raw.count(b"\n", 0, error.start) + 1
+    line = raw[: error.start].decode(encoding, "replace").count("\n") + 1
+    where = f"{error.reason} at byte {error.start:,}, line {line:,}"
     source, converted = shlex.quote(str(path)), shlex.quote(str(path.with_name(f"utf8-{path.name}")))
+    if encoding == "utf-16":
+        return f"{path}: the file starts with UTF-16's byte order mark but is not valid UTF-16 ({where})"
+    if raw.count(0) > len(raw) // 4:  # every other byte NUL: UTF-16 without its byte order mark
+        source_encoding, kind = "utf-16le", "it looks like UTF-16 without a byte order mark"
+    else:
+        source_encoding, kind = "cp949", "for a Korean Windows file"
     return (
-        f"{path}: the file is not UTF-8 ({error.reason} at byte {error.start:,}, line {line:,}); save it as UTF-8 or "
-        f"UTF-16, for example with `iconv -f cp949 -t utf-8 {source} > {converted}` for a Korean Windows file"
+        f"{path}: the file is not UTF-8 ({where}); save it as UTF-8, for example with "
+        f"`iconv -f {source_encoding} -t utf-8 {source} > {converted}` ({kind})"
     )
 
 
@@ -130,8 +139,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except UnicodeDecodeError as error:
-        raise DataError(_not_utf8(path, error)) from None
-    except (ValueError, pd.errors.ParserError) as error:
+        raise DataError(_not_decodable(path, error)) from None
+    except (ValueError, TypeError, pd.errors.ParserError) as error:  # TypeError: a JSONL line that is no object
         where = _first_bad_json_line(path) if suffix in JSON_LINES else _C_PARSER_PREFIX.sub("", str(error)).strip()
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({where}){_header_hint(path, [])}") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
