@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -334,6 +336,36 @@ def test_help_and_bad_arguments_answer_before_tensorflow_is_imported(
     assert ran.stdout.splitlines()[-1] == f"exit {code} False", ran.stderr[-1500:]
     assert says in ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_evaluate_names_a_result_file_it_could_not_write_after_all(
+    tiny_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Checked at the start, but a disk can fill up while the texts are predicted."""
+    from training.evaluate import main as evaluate_main
+
+    data = write(tmp_path / "few.tsv", "document\tlabel\n정말 재미있는 영화\t1\n시간 아깝다\t0\n")
+    target, real_write_text = tmp_path / "metrics.json", Path.write_text
+
+    def disk_full(path: Path, *args, **kwargs):
+        if path == target:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    cli_log = logging.getLogger("evaluate")  # writes to a duplicate of fd 2 and does not propagate
+    cli_log.addHandler(caplog.handler)
+    try:
+        assert evaluate_main(["--bundle", str(tiny_bundle), "--data", str(data), "--json", str(target)]) == 1
+    finally:
+        cli_log.removeHandler(caplog.handler)
+    assert "accuracy" in capsys.readouterr().out  # the report was printed before the write failed
+    errors = {r.getMessage() for r in caplog.records if r.levelno == logging.ERROR}
+    assert errors == {f"error: cannot write {target}: No space left on device"}
 
 
 def test_importing_the_training_pipeline_first_still_sets_the_keras_backend(tmp_path: Path) -> None:

@@ -57,8 +57,16 @@ def check_output_file(path: Path, option: str) -> None:
         raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")
 
 
-def write_json(path: Path, value: dict) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2), "utf-8")
+def save_json(path: Path, value: dict, log: Logger) -> bool:
+    """Write `value` as JSON; False, with the error logged, when that fails although the start's check passed
+    (a full disk, a folder removed meanwhile)."""
+    try:
+        path.write_text(json.dumps(value, ensure_ascii=False, indent=2), "utf-8")
+    except OSError as error:
+        log.error("error: cannot write %s: %s", path, error.strerror or error)
+        return False
+    log.info("written to %s", path)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,22 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     report["bundle_version"] = predictor.version
     report["data"] = data.fingerprint()
     sys.stdout.write(format_report(report) + "\n")
-    try:
-        if args.json:
-            write_json(args.json, report)
-            log.info("metrics written to %s", args.json)
-        if args.faithfulness:
-            faithfulness_table(args, predictor, data, encoded, log)
-    except OSError as error:  # checked at the start, but a disk can fill up or a folder go away meanwhile
-        log.error("error: cannot write %s: %s", error.filename or "the output", error.strerror or error)
+    if args.json and not save_json(args.json, report, log):
         return 1
+    if args.faithfulness:
+        table = faithfulness_table(args, predictor, data, encoded, log)
+        if args.faithfulness_json and not save_json(args.faithfulness_json, table, log):
+            return 1
     return 0
 
 
 def faithfulness_table(
     args: argparse.Namespace, predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encoded], log: Logger
-) -> None:
-    """Print (and with --faithfulness-json write) how faithful the attention is as an explanation."""
+) -> dict:
+    """Print how faithful the attention is as an explanation; returns the table."""
     from training.faithfulness import faithfulness, format_faithfulness
 
     sample = min(args.faithfulness_limit or len(data.texts), len(data.texts))
@@ -139,9 +144,7 @@ def faithfulness_table(
     table["bundle_version"] = predictor.version
     table["data"] = data.fingerprint()
     sys.stdout.write(format_faithfulness(table) + "\n")
-    if args.faithfulness_json:
-        write_json(args.faithfulness_json, table)
-        log.info("faithfulness table written to %s", args.faithfulness_json)
+    return table
 
 
 if __name__ == "__main__":
