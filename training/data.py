@@ -98,8 +98,9 @@ _SEPARATOR_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon"}
 _C_PARSER_PREFIX = re.compile(r"^Error tokenizing data\. C error: ")
 
 
-def _first_bad_json_line(path: Path) -> str:
-    """The first line of a JSONL file that is not one JSON object, with json's reason (pandas names neither)."""
+def _first_bad_json_line(path: Path) -> str | None:
+    """The first line of a JSONL file that is not one JSON object, with json's reason (pandas names neither);
+    None when every line is one (pandas refused the file for another reason)."""
     with path.open(encoding=_encoding_of(path)) as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -109,7 +110,7 @@ def _first_bad_json_line(path: Path) -> str:
                     return f"line {number} is not a JSON object"
             except json.JSONDecodeError as error:
                 return f"line {number}, column {error.colno}: {error.msg}"
-    return "not one JSON object per line"
+    return None
 
 
 def _header_hint(path: Path, columns: list[str]) -> str:
@@ -141,7 +142,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise DataError(_not_decodable(path, error)) from None
     except (ValueError, TypeError, pd.errors.ParserError) as error:  # TypeError: a JSONL line that is no object
-        where = _first_bad_json_line(path) if suffix in JSON_LINES else _C_PARSER_PREFIX.sub("", str(error)).strip()
+        bad_line = _first_bad_json_line(path) if suffix in JSON_LINES else None
+        where = bad_line or _C_PARSER_PREFIX.sub("", str(error)).strip()
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({where}){_header_hint(path, [])}") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
 
