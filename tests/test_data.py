@@ -105,6 +105,11 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, name: str
             "cannot be parsed as JSONL (line 3, column 30: Expecting ',' delimiter)",
         ),
         (
+            "big-number.jsonl",
+            '{"document": "좋다", "label": 1}\n{"document": "싫다", "label": 99999999999999999999999999}\n',
+            "cannot be parsed as JSONL (Value is too big! at position 67)",  # every line an object: pandas' reason
+        ),
+        (
             "null-line.jsonl",
             '{"document": "좋다", "label": 1}\nnull\n',
             "cannot be parsed as JSONL (line 2 is not a JSON object)",
