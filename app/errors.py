@@ -26,7 +26,7 @@ def _is_json(request: Request) -> bool:
 
 
 def describe_errors(errors: Sequence[Any], request: Request) -> list[dict[str, Any]]:
-    """Pydantic's errors as {loc, msg, type}, without echoing the input, with clearer whole-body messages."""
+    """Pydantic's errors as {loc, msg, type, ctx}, without echoing the input, with clearer whole-body messages."""
     described = []
     for error in errors:
         loc = list(error.get("loc", ()))
@@ -42,12 +42,23 @@ def describe_errors(errors: Sequence[Any], request: Request) -> list[dict[str, A
             msg = "request body must be JSON sent with Content-Type: application/json"
         elif loc == ["body"]:
             msg = "request body must be a JSON object"
-        described.append({"loc": loc, "msg": msg, "type": kind})
+        problem = {"loc": loc, "msg": msg, "type": kind}
+        if loc != ["body"] and (context := _plain_context(error.get("ctx"))):  # a whole-body msg is reworded above
+            problem["ctx"] = context
+        described.append(problem)
     return described
 
 
+def _plain_context(context: object) -> dict[str, str | int | float]:
+    """The values a message refers to (a position, a limit), for clients that word it themselves; an
+    exception pydantic keeps there is left out, since it says nothing `msg` does not."""
+    if not isinstance(context, dict):
+        return {}
+    return {key: value for key, value in context.items() if isinstance(value, str | int | float)}
+
+
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one {loc, msg, type} per problem."""
+    """422 with one {loc, msg, type, ctx} per problem."""
     return JSONResponse({"detail": describe_errors(exc.errors(), request)}, status_code=422)
 
 

@@ -170,6 +170,9 @@ class ErrorItem(BaseModel):
     loc: list[str | int] = Field(description="Where the problem is, e.g. ['body', 'texts', 2].")
     msg: str
     type: str
+    ctx: dict[str, str | int | float] | None = Field(
+        None, description="The values `msg` refers to, e.g. {'position': 3} or {'length': 2500, 'limit': 2000}."
+    )
 
 
 class ErrorOut(BaseModel):

@@ -703,6 +703,9 @@ def test_a_text_with_a_control_character_and_too_many_characters_hears_of_both(c
     assert len(messages) == 2 and all(problem["loc"] == ["body", "text"] for problem in response.json()["detail"])
     assert "control character U+0001 at position 2" in messages[0]
     assert messages[1] == "text has 2003 characters; the limit is 2000"
+    # the values each message refers to, for a client that words it in its own language (the page)
+    contexts = [problem.get("ctx") for problem in response.json()["detail"]]
+    assert contexts == [{"name": "U+0001", "position": 2}, {"length": 2003, "limit": 2000}]
 
 
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -713,3 +716,4 @@ def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyP
     assert response.json()["detail"][0]["msg"] == "text has 14 characters; the limit is 10"
     response = client.post("/v1/predict/batch", json={"texts": ["a", "b", "c"]})
     assert response.json()["detail"][0]["msg"] == "batch has 3 texts; the limit is 2"
+    assert response.json()["detail"][0]["ctx"] == {"length": 3, "limit": 2}

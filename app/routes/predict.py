@@ -33,6 +33,7 @@ def _length_error(text: str, settings: Settings, loc: tuple[str | int, ...]) -> 
         "type": "string_too_long",
         "loc": loc,
         "msg": f"text has {len(text)} characters; the limit is {settings.MAX_TEXT_CHARS}",
+        "ctx": {"length": len(text), "limit": settings.MAX_TEXT_CHARS},
     }
 
 
@@ -47,7 +48,8 @@ def limit_errors(body: object, settings: Settings) -> list[dict]:
     if isinstance(texts := body.get("texts"), list):
         if len(texts) > settings.MAX_BATCH_TEXTS:
             msg = f"batch has {len(texts)} texts; the limit is {settings.MAX_BATCH_TEXTS}"
-            errors.append({"type": "too_long", "loc": ("body", "texts"), "msg": msg})
+            context = {"length": len(texts), "limit": settings.MAX_BATCH_TEXTS}
+            errors.append({"type": "too_long", "loc": ("body", "texts"), "msg": msg, "ctx": context})
         for index, text in enumerate(texts):
             if isinstance(text, str) and (error := _length_error(text, settings, ("body", "texts", index))):
                 errors.append(error)
