@@ -149,7 +149,7 @@ def test_spans_after_an_emoji_land_on_their_tokens(server: RunningServer, browse
     assert page.inner_text(".result .heat") == text
     strongest = max(expected["tokens"], key=lambda token: token["attention"])
     top = page.locator(".result .top li").first
-    assert top.locator("span").inner_text() == strongest["text"]
+    assert top.locator("bdi").inner_text() == strongest["text"]
     assert top.inner_text().endswith(f"{strongest['attention'] * 100:.1f}%")  # weights readable without a mouse
     assert page.evaluate("document.activeElement.id") == "submit"  # focus stays where the user was
     assert expected["label"] in page.inner_text("#status")  # the live status line announces the answer
@@ -269,6 +269,98 @@ def test_a_busy_or_too_large_answer_gets_a_korean_hint(server: RunningServer, br
     )
     assert page.evaluate("describeError(413, {detail: 'too large'})").endswith("(줄 수를 줄이거나 나눠서 보내세요)")
     assert page.evaluate("describeError(500, null)") == "오류 500: 서버가 이유를 알려 주지 않았습니다"
+    page.close()
+
+
+def test_input_problems_are_explained_in_korean(server: RunningServer, browser) -> None:
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/")
+    page.fill("#text", "  \n ")
+    page.click("#submit")
+    page.locator("#error:has-text('분석할 글을 입력하세요')").wait_for()
+    assert not [url for url in requested if "/v1/predict" in url]  # refused before any request
+
+    for text, expected in [
+        ("좋아요\u0007 최고", "오류 422: 4번째 글자가 제어 문자(U+0007)입니다"),
+        ("가" * (LIMIT + 1), f"오류 422: {LIMIT + 1}자입니다. {LIMIT}자까지 분석할 수 있습니다"),
+        ("\u200b\u200b", "오류 422: 보이는 글자가 없습니다"),
+    ]:
+        page.fill("#text", text)
+        page.click("#submit")
+        page.locator(f"#error:has-text('{expected}')").wait_for()
+    page.close()
+
+
+def test_the_top_list_keeps_tokens_readable(server: RunningServer, browser) -> None:
+    """A long unbroken token wraps on a phone, each token is isolated from the text direction around it,
+    repeats say which occurrence they are, and a token of invisible characters is named by its code points."""
+    text = "지루했다 지루했다 지루했다 שלום " + "https://example.com/" + "a" * 120
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(server.url + "/")
+    page.fill("#text", text)
+    page.click("#submit")
+    page.wait_for_selector(".result .top li")
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    items = page.eval_on_selector_all(".result .top li", "items => items.map(i => [i.firstChild.tagName, i.innerText])")
+    assert all(tag == "BDI" for tag, _ in items)
+    repeats = sorted(shown for _, shown in items if shown.startswith("지루했다 ("))
+    assert [shown.split(")")[0] for shown in repeats] == [f"지루했다 ({n}번째" for n in range(1, len(repeats) + 1)]
+    assert repeats, items
+    assert page.evaluate("visibleForm('\u200b\u202e')") == "U+200B U+202E"
+    assert page.evaluate("visibleForm('영화')") == "영화"
+    page.close()
+
+
+def test_model_details_are_fetched_again_after_a_failed_first_try(server: RunningServer, browser) -> None:
+    """One failed GET /v1/model (a restart, a network blip) must not leave the header broken and a truncated
+    text without its unread part for the rest of the visit."""
+    page = browser.new_page()
+    failures = []
+
+    def fail_once(route) -> None:
+        if failures:
+            route.continue_()
+        else:
+            failures.append(route.request.url)
+            route.abort()
+
+    page.route("**/v1/model", fail_once)
+    page.goto(server.url + "/")
+    page.locator("#model-info:has-text('서버에 연결할 수 없습니다')").wait_for()
+    page.fill("#text", "정말 좋아요 " * 40)
+    page.click("#submit")
+    page.wait_for_selector(".result .unread")
+    assert "토크나이저" in page.inner_text("#model-info") and len(failures) == 1
+    page.close()
+
+
+def test_high_contrast_mode_keeps_the_shading_and_the_bars(server: RunningServer, browser) -> None:
+    page = browser.new_page()
+    page.emulate_media(forced_colors="active")
+    page.goto(server.url + "/")
+    page.fill("#text", "배우 연기는 좋은데 스토리가 너무 지루했다")
+    page.click("#submit")
+    page.wait_for_selector(".result .tok")
+    shades = page.eval_on_selector_all(".result .tok", "spans => spans.map(s => getComputedStyle(s).backgroundColor)")
+    assert any(shade.startswith("rgba(232, 89, 12") for shade in shades), shades
+    fill = page.eval_on_selector(".result .bar > span", "s => getComputedStyle(s).backgroundColor")
+    assert fill not in ("rgba(0, 0, 0, 0)", "transparent")
+    page.close()
+
+
+def test_an_example_replaces_the_text_undoably(server: RunningServer, browser) -> None:
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.fill("#text", "내가 쓰던 리뷰")
+    page.click(".example >> nth=1")
+    page.wait_for_selector(".result .tok")
+    assert page.input_value("#text") == page.inner_text(".example >> nth=1")
+    page.focus("#text")
+    page.keyboard.press("Control+z")
+    assert page.input_value("#text") == "내가 쓰던 리뷰"
     page.close()
 
 

@@ -34,12 +34,28 @@ function linePrefix(loc, lineNumbers) {
   return Number.isInteger(index) && lineNumbers[index] ? `${lineNumbers[index]}번째 줄: ` : "";
 }
 
+// The problems a user of this page can cause, in Korean, from the values in the problem's `ctx` (a position
+// counts characters from 0); the API's English `msg` covers the rest, and a problem without those values.
+const KOREAN_PROBLEMS = {
+  blank_text: () => "보이는 글자가 없습니다. 분석할 글을 입력하세요",
+  control_character: ({ name, position }) =>
+    Number.isInteger(position) && `${position + 1}번째 글자가 제어 문자(${name})입니다. 탭과 줄바꿈 말고는 쓸 수 없습니다`,
+  invalid_unicode: () => "올바른 유니코드가 아닌 문자(짝 없는 서로게이트)가 있습니다",
+  string_too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}자입니다. ${limit}자까지 분석할 수 있습니다`,
+  too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}줄입니다. 한 번에 ${limit}줄까지 분석할 수 있습니다`,
+};
+
+function describeProblem(problem) {
+  const korean = KOREAN_PROBLEMS[problem.type];
+  return (korean && korean(problem.ctx || {})) || problem.msg || JSON.stringify(problem);
+}
+
 function describeError(status, body, lineNumbers = []) {
   const detail = body && body.detail;
   let message = "서버가 이유를 알려 주지 않았습니다";
   if (typeof detail === "string") message = detail;
   if (Array.isArray(detail)) {
-    message = detail.map((d) => linePrefix(d.loc, lineNumbers) + (d.msg || JSON.stringify(d))).join("; ");
+    message = detail.map((d) => linePrefix(d.loc, lineNumbers) + describeProblem(d)).join("; ");
   }
   if (status === 413) message += " (줄 수를 줄이거나 나눠서 보내세요)";
   if (status === 503) message += " (서버가 바쁩니다. 잠시 후 다시 시도하세요)";
@@ -125,21 +141,34 @@ function renderHeat(chars, parts, end) {
   return heat;
 }
 
-// The most-attended tokens as text, so their weights reach keyboard, screen-reader and touch users too.
+// A token as the top list shows it: one made only of characters that show as nothing (a zero-width space, a
+// direction mark) is written as its code points, so its chip is not blank.
+function visibleForm(form) {
+  if (/[^\p{Cf}\p{Z}\p{M}\u3164\uFFA0]/u.test(form)) return form;
+  return Array.from(form, (c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`).join(" ");
+}
+
+// The most-attended tokens as text, so their weights reach keyboard, screen-reader and touch users too. A form
+// that occurs more than once in the text says which occurrence it is.
 function renderTopTokens(chars, parts) {
   const box = document.createElement("div");
   box.className = "top";
   const title = document.createElement("span");
   title.textContent = "가장 많이 본 형태소:";
   const list = document.createElement("ol");
-  const top = [...parts].sort((a, b) => b.attention - a.attention).slice(0, TOP_TOKENS);
-  for (const part of top) {
+  const form = (part) => chars.slice(part.start, part.end).join("");
+  const seen = new Map(); // form -> how many times it has occurred so far, in text order
+  const occurrence = parts.map((part) => seen.set(form(part), (seen.get(form(part)) || 0) + 1).get(form(part)));
+  const top = [...parts.keys()].sort((a, b) => parts[b].attention - parts[a].attention).slice(0, TOP_TOKENS);
+  for (const index of top) {
+    const part = parts[index];
     const item = document.createElement("li");
     item.dataset.start = part.start;
     item.dataset.end = part.end;
-    const token = document.createElement("span");
-    token.textContent = chars.slice(part.start, part.end).join("");
-    item.append(token, ` ${(part.attention * 100).toFixed(1)}%`);
+    const token = document.createElement("bdi"); // a right-to-left token keeps its percentage on its right
+    token.textContent = visibleForm(form(part));
+    const nth = seen.get(form(part)) > 1 ? ` (${occurrence[index]}번째)` : "";
+    item.append(token, `${nth} ${(part.attention * 100).toFixed(1)}%`);
     list.append(item);
   }
   box.append(title, list);
@@ -221,12 +250,15 @@ async function analyse() {
       lineNumbers = lines.map((l) => l.number);
       predictions = (await fetchJson("/v1/predict/batch", { ...init, body: JSON.stringify({ texts }) })).predictions;
     } else {
+      if (!raw.trim()) throw new Error("분석할 글을 입력하세요");
       texts = [raw];
       predictions = [await fetchJson("/v1/predict", { ...init, body: JSON.stringify({ text: raw }) })];
     }
     if (!Array.isArray(predictions) || predictions.length !== texts.length || !predictions.every(isPrediction)) {
       throw new Error("서버의 답을 해석할 수 없습니다");
     }
+    const served = predictions[0].model;
+    if (!modelInfo || (served && served.version !== modelInfo.version)) await loadModelInfo(); // failed, or reloaded
     if (latest !== request) return;
     $("#results").replaceChildren(...predictions.map((p, i) => renderResult(texts[i], p)));
     $("#status").textContent = summary(predictions);
@@ -258,7 +290,11 @@ $("#text").addEventListener("keydown", (event) => {
 });
 for (const example of document.querySelectorAll(".example")) {
   example.addEventListener("click", () => {
-    $("#text").value = example.textContent;
+    // Typed over the box's text rather than assigned, so Ctrl+Z brings back what the user had written.
+    const box = $("#text");
+    box.focus();
+    box.select();
+    if (!document.execCommand("insertText", false, example.textContent)) box.value = example.textContent;
     analyse();
   });
 }
