@@ -82,15 +82,17 @@ def test_admin_routes_refuse_a_missing_or_wrong_token(client: TestClient, header
 
 def test_admin_routes_are_absent_without_a_configured_token(root: tuple[Path, list[str]]) -> None:
     # METRICS="admin" without a token is refused with the settings (tests/test_api.py), so no metrics route here.
-    client = TestClient(create_app(Settings(MODEL_DIR=root[0])))  # routing needs no model
-    for response in (
-        client.post("/v1/admin/reload", headers=AUTH),
-        client.get("/v1/admin/versions", headers=AUTH),
-        client.get("/v1/admin/reload", headers=AUTH),
-    ):
+    with TestClient(create_app(Settings(MODEL_DIR=root[0]))) as client:
+        responses = [
+            client.post("/v1/admin/reload", headers=AUTH),
+            client.get("/v1/admin/versions", headers=AUTH),
+            client.get("/v1/admin/reload", headers=AUTH),
+        ]
+        paths = client.get("/openapi.json").json()["paths"]
+    for response in responses:
         assert response.status_code == 404
         assert response.json()["detail"].startswith("no route for")
-    assert not any(path.startswith("/v1/admin") for path in client.get("/openapi.json").json()["paths"])
+    assert not any(path.startswith("/v1/admin") for path in paths)
 
 
 @pytest.mark.parametrize("bad", ["../../etc", "../versions/x", "/etc", "..", "20250101-120000-1a2b3c4d/../../x"])
@@ -217,10 +219,15 @@ def test_metrics_count_requests_batches_model_and_reloads(client: TestClient, ro
 
 
 def test_metrics_public_or_off(tiny_bundle: Path) -> None:
-    public = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle, METRICS="public")))
-    assert public.get("/metrics").status_code == 200
-    off = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)))
-    assert off.get("/metrics").status_code == 404
+    with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle, METRICS="public"))) as public:
+        assert public.post("/v1/predict", json={"text": "좋아요"}).status_code == 200
+        response = public.get("/metrics")  # no token needed
+        assert response.status_code == 200
+        assert 'http_requests_total{method="POST",route="/v1/predict",status="200"} 1.0' in response.text
+        assert f'model_info{{version="{public.get("/readyz").json()["model"]["version"]}"}} 1.0' in response.text
+    with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle))) as off:
+        response = off.get("/metrics")
+        assert response.status_code == 404 and response.json()["detail"].startswith("no route for GET /metrics")
 
 
 def test_security_headers_on_page_api_and_errors(client: TestClient) -> None:

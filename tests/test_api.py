@@ -535,18 +535,23 @@ def test_request_text_is_logged_only_when_enabled(
 
 
 def test_cors_only_when_origins_are_set(tiny_bundle: Path) -> None:
-    preflight = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
-    with_cors = TestClient(
-        create_app(Settings(MODEL_DIR=tiny_bundle, CORS_ORIGINS="http://localhost:3000, https://x.kr"))
-    )
-    response = with_cors.options("/v1/predict", headers=preflight)
-    assert response.status_code == 200
-    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
-    without = TestClient(create_app(Settings(MODEL_DIR=tiny_bundle)))
-    assert (
-        "access-control-allow-origin"
-        not in without.get("/healthz", headers={"origin": "http://localhost:3000"}).headers
-    )
+    def preflight(origin: str) -> dict[str, str]:
+        return {"origin": origin, "access-control-request-method": "POST"}
+
+    settings = Settings(MODEL_DIR=tiny_bundle, CORS_ORIGINS="http://localhost:3000, https://x.kr")
+    with TestClient(create_app(settings)) as with_cors:
+        response = with_cors.options("/v1/predict", headers=preflight("http://localhost:3000"))
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+        answer = with_cors.post("/v1/predict", json={"text": "좋아요"}, headers={"origin": "https://x.kr"})
+        assert answer.headers["access-control-allow-origin"] == "https://x.kr"
+        refused = with_cors.options("/v1/predict", headers=preflight("https://evil.example"))
+        assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+        answer = with_cors.post("/v1/predict", json={"text": "좋아요"}, headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in answer.headers
+    with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle))) as without:
+        response = without.get("/healthz", headers={"origin": "http://localhost:3000"})
+        assert "access-control-allow-origin" not in response.headers
 
 
 def test_settings_come_from_the_environment_with_bounds(monkeypatch: pytest.MonkeyPatch) -> None:

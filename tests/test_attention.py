@@ -60,6 +60,19 @@ def test_network_answer_does_not_depend_on_padding(score: str) -> None:
     np.testing.assert_allclose(np.asarray(b[ATTENTION]).sum(), 1.0, atol=1e-6)
 
 
+def test_the_query_is_the_final_forward_and_backward_states() -> None:
+    """The forward LSTM ends at the last real token, the backward one at the first: padding must not move either."""
+    units = 6
+    _, explainer = build_network(NetworkConfig(vocab_size=40, num_classes=2, lstm_units=units))
+    context = explainer.get_layer("bilstm").output[0]
+    probe = keras.Model(explainer.input, [context, explainer.get_layer("final_state").output])
+    ids = np.array([[5, 9, 2, 31, 7, 0, 0, 0], [8, 3, 0, 0, 0, 0, 0, 0]], dtype="int32")
+    outputs, query = (np.asarray(x) for x in probe(ids))
+    last = np.array([4, 1])  # index of each row's last real token
+    np.testing.assert_allclose(query[:, :units], outputs[np.arange(2), last, :units], atol=1e-6)
+    np.testing.assert_allclose(query[:, units:], outputs[:, 0, units:], atol=1e-6)
+
+
 def test_keras_file_round_trip_gives_the_same_outputs(tmp_path) -> None:
     _, explainer = build_network(NetworkConfig(vocab_size=30, num_classes=2, attention="dot"))
     ids = np.array([[3, 4, 5, 0], [7, 0, 0, 0]], dtype="int32")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,8 +20,9 @@ import httpx
 import numpy as np
 import pytest
 
-from app.launch import RunningServer, running_server
+from app.launch import ROOT, RunningServer, free_port, running_server
 from app.settings import Settings
+from model.layout import sha256_file
 from model.predictor import Prediction, Predictor
 
 TEXTS = [
@@ -149,8 +155,29 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_is_closed(server
     assert json.loads(split.partition(b"\r\n\r\n")[2])["label"] in ("negative", "positive")
 
 
-def test_sigterm_shuts_down_gracefully(server: RunningServer) -> None:
+def test_sigterm_finishes_the_requests_in_flight_and_takes_no_new_ones(server: RunningServer) -> None:
+    """A batch still being tokenized when SIGTERM arrives gets its whole answer; a new connection is refused."""
+    texts = [f"{i}번째 리뷰는 " + "배우들 연기가 정말 좋았고 스토리도 탄탄했어요 " * 40 for i in range(64)]
+    answers: list[httpx.Response] = []
+    answered_at: list[float] = []
+
+    def send_batch() -> None:
+        answers.append(httpx.post(f"{server.url}/v1/predict/batch", json={"texts": texts}, timeout=120))
+        answered_at.append(time.monotonic())
+
+    sender = threading.Thread(target=send_batch)
+    sender.start()
+    time.sleep(0.5)  # the body is in; tokenizing 64 texts of ~1,900 characters takes seconds on two cores
+    signalled_at = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=5).close()
+    sender.join(120)
+    assert answers and answers[0].status_code == 200, answers
+    assert answered_at[0] > signalled_at  # it was still in flight when the signal came
+    assert len(answers[0].json()["predictions"]) == len(texts)
+
     returncode = server.process.wait(30)
     assert returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
     lines = server.log_lines()
@@ -159,6 +186,55 @@ def test_sigterm_shuts_down_gracefully(server: RunningServer) -> None:
     access = [line for line in lines if line["logger"] == "app.access"]
     assert access and all({"method", "path", "status", "latency_ms"} <= set(line) for line in access)
     assert SECRET not in server.log.read_text("utf-8", errors="replace")
+
+
+def test_connections_are_refused_until_the_model_is_ready(tiny_bundle: Path, tmp_path: Path) -> None:
+    """`python -m app` binds its port only after the model has loaded: a client sees a refused connection,
+    never a half-started server (a 503 from /readyz)."""
+    port = free_port()
+    outcomes: list[str] = []
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "MODEL_DIR": str(tiny_bundle)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "ready" not in outcomes and process.poll() is None and time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+                outcomes.append("ready" if response.status_code == 200 else str(response.status_code))
+            except httpx.ConnectError:
+                outcomes.append("refused")
+                time.sleep(0.02)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert outcomes[-1] == "ready", outcomes[-5:]
+    assert set(outcomes) == {"refused", "ready"}, sorted(set(outcomes))
+
+
+def test_a_bundle_keras_refuses_stops_the_start_with_exit_code_3(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A model.keras that passes the manifest's checks (its hash is updated) but is no Keras file."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    (bundle / "model.keras").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip archive
+    manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    manifest["files"]["model.keras"] = sha256_file(bundle / "model.keras")
+    (bundle / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--port", str(free_port())],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_DIR": str(bundle)},
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stderr.decode("utf-8", "replace").splitlines() if line.startswith("{")]
+    assert any("model.keras" in record["message"] for record in records if record["level"] == "error"), records[-5:]
 
 
 def test_every_log_line_is_json_and_tensorflow_lines_are_native_records(tiny_bundle: Path, tmp_path: Path) -> None:
