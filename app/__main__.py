@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging.config
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,33 @@ def check_model_dir(model_dir: Path) -> None:
     verified_manifest(bundle)
 
 
+def port_number(value: str) -> int:
+    """--port's type: 1-65535 (the socket layer would take 99999 as 99999 mod 65536 without a word)."""
+    port = int(value) if value.isdecimal() else 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return port
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise OSError, naming the address, if this process cannot listen on `host`:`port` (a name that does not
+    resolve, an address not on this machine, a port in use), before the model load makes uvicorn find out ten
+    seconds later. Each address the name resolves to is tried as asyncio's server binds them."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = get_settings()
@@ -60,13 +88,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     parser.add_argument("--host", default=settings.HOST, help=f"interface to bind (default {settings.HOST})")
-    parser.add_argument("--port", type=int, default=settings.PORT, help=f"port (default {settings.PORT})")
+    parser.add_argument("--port", type=port_number, default=settings.PORT, help=f"port (default {settings.PORT})")
     parser.add_argument("--log-level", choices=LEVELS, default=settings.LOG_LEVEL, help="log level")
     args = parser.parse_args(argv)
     try:
         check_model_dir(settings.MODEL_DIR)
     except BundleError as error:
         sys.stderr.write(f"python -m app: cannot serve MODEL_DIR: {error}\n")
+        raise SystemExit(2) from None
+    try:
+        check_address(args.host, args.port)
+    except OSError as error:
+        sys.stderr.write(f"python -m app: {error}\n")
         raise SystemExit(2) from None
 
     log_config = logging_config(args.log_level, stream=stderr_stream())

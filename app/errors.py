@@ -17,6 +17,7 @@ from app.batching import BatcherClosed, Overloaded
 from app.middleware import SECURITY_HEADERS
 
 log = logging.getLogger("app.errors")
+MAX_LISTED_PROBLEMS = 50
 PARSE_FAILED = "There was an error parsing the body"  # FastAPI's 400 detail for a body json.loads raised on
 
 
@@ -38,9 +39,11 @@ def describe_errors(errors: Sequence[Any], request: Request) -> list[dict[str, A
             msg, loc = f"request body is not valid JSON: {reason} at character {position}", ["body"]
         elif loc == ["body"] and kind == "missing":
             msg = "request body is missing; send a JSON object"
-        elif loc == ["body"] and not _is_json(request):
+        elif loc == ["body"] and kind == "string_unicode":  # pydantic checks the keys of the object as strings
+            msg = "request body has a key with a lone surrogate (U+D800-U+DFFF), which is not valid Unicode"
+        elif loc == ["body"] and kind == "model_attributes_type" and not _is_json(request):
             msg = "request body must be JSON sent with Content-Type: application/json"
-        elif loc == ["body"]:
+        elif loc == ["body"] and kind == "model_attributes_type":
             msg = "request body must be a JSON object"
         problem = {"loc": loc, "msg": msg, "type": kind}
         if loc != ["body"] and (context := _plain_context(error.get("ctx"))):  # a whole-body msg is reworded above
@@ -58,8 +61,14 @@ def _plain_context(context: object) -> dict[str, str | int | float]:
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one {loc, msg, type, ctx} per problem."""
-    return JSONResponse({"detail": describe_errors(exc.errors(), request)}, status_code=422)
+    """422 with one {loc, msg, type, ctx} per problem, the first MAX_LISTED_PROBLEMS of them and a count of the
+    rest: a body of thousands of wrong elements must not come back as megabytes of problems."""
+    errors = exc.errors()
+    problems = describe_errors(errors[:MAX_LISTED_PROBLEMS], request)
+    if (unlisted := len(errors) - MAX_LISTED_PROBLEMS) > 0:
+        msg = f"and {unlisted} more problems not listed"
+        problems.append({"loc": ["body"], "msg": msg, "type": "more_problems", "ctx": {"count": unlisted}})
+    return JSONResponse({"detail": problems}, status_code=422)
 
 
 def _declared_charset(request: Request) -> str | None:
@@ -82,6 +91,12 @@ def undecodable_body(cause: BaseException | None, request: Request) -> str:
 
     JSON is UTF-8 (RFC 8259). Korean text sent in a legacy encoding (EUC-KR, CP949) fails here, so the
     answer says to send UTF-8 and repeats a charset the Content-Type declared."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return (
+            f"request body is compressed (Content-Encoding: {encoding[:40]}), which this API does not accept; "
+            "send it uncompressed"
+        )
     if isinstance(cause, UnicodeDecodeError):
         charset = _declared_charset(request)
         declared = f", not {charset} as the Content-Type says" if charset else ""

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +22,7 @@ from app.middleware import (
     BodyLimitsMiddleware,
     CancelOnDisconnectMiddleware,
     HeadAsGetMiddleware,
+    JsonCorsMiddleware,
     SecurityHeadersMiddleware,
 )
 from app.reload import CurrentWatcher, ModelReloader, load_predictor
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CancelOnDisconnectMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["*"]
+            JsonCorsMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.METRICS != "off":

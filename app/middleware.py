@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: HEAD answered like GET, request body size and time limits, work stopped for clients that left,
-security headers and structured access logs."""
+"""ASGI middleware: CORS refusals in JSON, HEAD answered like GET, request body size and time limits, work
+stopped for clients that left, security headers and structured access logs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from contextlib import suppress
 from typing import Any
 
 import anyio
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("app.access")
@@ -44,6 +47,21 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class JsonCorsMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with a refused preflight answered like every other error, as a JSON `detail`
+    (Starlette answers it in plain text: "Disallowed CORS origin")."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        reason = bytes(response.body).decode("utf-8", "replace")
+        kept = {
+            name: value for name, value in response.headers.items() if name not in ("content-type", "content-length")
+        }
+        return JSONResponse({"detail": f"CORS preflight refused: {reason}"}, response.status_code, headers=kept)
 
 
 class HeadAsGetMiddleware:

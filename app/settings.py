@@ -17,6 +17,7 @@ MIN_PENDING_TEXTS = 2048  # the default queue bound: a second or two of work at 
 SECRETS = {"ADMIN_TOKEN"}  # never echoed in an error
 DERIVED_BODY_LIMIT_CAP = 64 * 2**20  # MAX_BODY_BYTES left unset never exceeds this, whatever the text and batch limits
 SETTABLE_BODY_LIMIT_MAX = 2**30  # a body is held whole in memory and parsed into several times its size
+BATCH_TEXTS_BOUND = 10_000  # MAX_BATCH_TEXTS can be set up to this; the request schema refuses longer lists outright
 
 
 def largest_batch_bytes(texts: int, chars: int) -> int:
@@ -49,7 +50,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated origins allowed by CORS; empty turns CORS off."
     )
     MAX_TEXT_CHARS: int = Field(2000, gt=0, le=100_000, description="Longest text accepted, in characters.")
-    MAX_BATCH_TEXTS: int = Field(64, gt=0, le=10_000, description="Most texts accepted by /v1/predict/batch.")
+    MAX_BATCH_TEXTS: int = Field(
+        64, gt=0, le=BATCH_TEXTS_BOUND, description="Most texts accepted by /v1/predict/batch."
+    )
     MAX_BODY_BYTES: int | None = Field(
         None,
         gt=0,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import unicodedata
@@ -547,6 +549,7 @@ def test_cors_only_when_origins_are_set(tiny_bundle: Path) -> None:
         assert answer.headers["access-control-allow-origin"] == "https://x.kr"
         refused = with_cors.options("/v1/predict", headers=preflight("https://evil.example"))
         assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+        assert refused.json() == {"detail": "CORS preflight refused: Disallowed CORS origin"}
         answer = with_cors.post("/v1/predict", json={"text": "좋아요"}, headers={"origin": "https://evil.example"})
         assert "access-control-allow-origin" not in answer.headers
     with TestClient(create_app(Settings(MODEL_DIR=tiny_bundle))) as without:
@@ -672,6 +675,26 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
         assert message in done.stderr, done.stderr
 
 
+def test_an_address_that_cannot_be_listened_on_stops_the_server_before_the_model_loads(tiny_bundle: Path) -> None:
+    """uvicorn would find out only after the model load, ten seconds later, and exit 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        cases = {
+            ("--port", "99999"): "argument --port: '99999' is not a port number (1-65535)",
+            ("--port", str(busy)): f"python -m app: cannot listen on 127.0.0.1:{busy}: Address already in use",
+            ("--host", "999.1.1.1", "--port", "8000"): "python -m app: cannot listen on 999.1.1.1:8000: ",
+        }
+        for args, message in cases.items():
+            env = {**os.environ, "MODEL_DIR": str(tiny_bundle)}
+            done = subprocess.run(
+                [sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+            assert "model" not in done.stderr.lower() and "Traceback" not in done.stderr  # nothing was loaded
+
+
 def test_a_bundle_in_a_folder_called_versions_is_still_served_as_it_is(tiny_bundle: Path, tmp_path: Path) -> None:
     """Only a ROOT's versions/ folder is refused as MODEL_DIR, and only a ROOT's version directories must be named
     after their version: a plain bundle kept at /srv/versions or /srv/versions/mymodel is served as before."""
@@ -711,6 +734,48 @@ def test_a_text_with_a_control_character_and_too_many_characters_hears_of_both(c
     # the values each message refers to, for a client that words it in its own language (the page)
     contexts = [problem.get("ctx") for problem in response.json()["detail"]]
     assert contexts == [{"name": "U+0001", "position": 2}, {"length": 2003, "limit": 2000}]
+
+
+def test_a_huge_list_of_wrong_elements_is_refused_in_one_short_answer(client: TestClient) -> None:
+    """A 1.5 MB body can hold 700,000 numbers: their problems used to come back as 70 MB, and building them
+    held the event loop for seconds."""
+    far_too_many = client.post("/v1/predict/batch", json={"texts": [1] * 300_000})
+    assert far_too_many.status_code == 422
+    assert far_too_many.json()["detail"] == [
+        {
+            "loc": ["body", "texts"],
+            "msg": "batch has 300000 texts; the limit is 64",
+            "type": "too_long",
+            "ctx": {"length": 300000, "limit": 64},
+        }
+    ]
+    over_the_limit = client.post("/v1/predict/batch", json={"texts": [1] * 200}).json()["detail"]
+    assert len(over_the_limit) == 51 and len(far_too_many.content) < 1000
+    assert [problem["type"] for problem in over_the_limit[:50]] == ["string_type"] * 50
+    assert over_the_limit[50] == {
+        "loc": ["body"],
+        "msg": "and 151 more problems not listed",
+        "type": "more_problems",
+        "ctx": {"count": 151},
+    }  # the 150 other elements and the batch's length
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        (b'{"te\\ud800xt": "a"}', {}, "request body has a key with a lone surrogate (U+D800-U+DFFF)"),
+        (
+            gzip.compress('{"text": "좋아요"}'.encode()),
+            {"content-encoding": "gzip"},
+            "request body is compressed (Content-Encoding: gzip), which this API does not accept; send it uncompressed",
+        ),
+    ],
+)
+def test_a_body_problem_is_named_for_what_it_is(client: TestClient, body: bytes, headers: dict, message: str) -> None:
+    response = client.post("/v1/predict", content=body, headers={"content-type": "application/json", **headers})
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body"] and problem["msg"].startswith(message), problem
 
 
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

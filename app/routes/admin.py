@@ -21,7 +21,11 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
     "/reload",
     summary="Load a model version and swap it in",
     responses={
-        409: {"model": ErrorOut, "description": "The bundle failed a check; the old model keeps serving"},
+        409: {
+            "model": ErrorOut,
+            "description": "The bundle failed a check, or another reload is still running (retry when it has "
+            "finished); the old model keeps serving",
+        },
         422: {"model": ErrorOut, "description": "Invalid or unpublished version"},
         503: {"model": ErrorOut, "description": "No model is serving yet"},
     },

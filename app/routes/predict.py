@@ -74,15 +74,13 @@ class LimitsCheckedRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as error:
-                reported = {(tuple(problem["loc"]), problem["type"]) for problem in error.errors()}
-                more = [
-                    problem
-                    for problem in limit_errors(error.body, request.app.state.settings)
-                    if (problem["loc"], problem["type"]) not in reported
-                ]
-                if not more:
+                limits = limit_errors(error.body, request.app.state.settings)
+                if not limits:
                     raise
-                raise RequestValidationError([*error.errors(), *more], body=error.body) from error
+                # The schema's own bound on a batch is looser than MAX_BATCH_TEXTS: the setting's problem replaces it.
+                replaced = {(problem["loc"], problem["type"]) for problem in limits}
+                schema = [p for p in error.errors() if (tuple(p["loc"]), p["type"]) not in replaced]
+                raise RequestValidationError([*schema, *limits], body=error.body) from error
 
         return with_limits_checked
 

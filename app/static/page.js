@@ -43,6 +43,7 @@ const KOREAN_PROBLEMS = {
   invalid_unicode: () => "올바른 유니코드가 아닌 문자(짝 없는 서로게이트)가 있습니다",
   string_too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}자입니다. ${limit}자까지 분석할 수 있습니다`,
   too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}줄입니다. 한 번에 ${limit}줄까지 분석할 수 있습니다`,
+  more_problems: ({ count }) => Number.isInteger(count) && `그 밖에도 문제가 ${count}개 더 있습니다`,
 };
 
 function describeProblem(problem) {
