@@ -6,13 +6,14 @@ import logging
 import os
 import re
 import shlex
+import sys
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 TAGGERS = ("okt", "komoran", "hannanum", "kkma", "mecab", "kiwi")
 _JVM_TAGGERS = {"okt", "komoran", "hannanum", "kkma"}  # konlpy's Java taggers; mecab and kiwi are native code
@@ -223,6 +224,21 @@ def start_jvm() -> None:
     except RuntimeError as error:  # the JVM says why on stderr; JPype only says that it failed
         _failed_jvm_start.append(f"the JVM did not start with options {options} (JVM_OPTIONS): {error}")
         raise TokenizerError(_failed_jvm_start[0]) from error
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a command-line run with exit status `code`. Once konlpy's JVM has run in the process, Python's own
+    shutdown is skipped: JPype's thread that releases the Python objects Java held can call into Python while
+    the interpreter finalizes, and that aborts it ("Fatal Python error: PyGILState_Release", SIGABRT) in place
+    of `code`; a Ctrl-C while the tokenizer threads were at work made it happen in about half the runs. Logs
+    and output are flushed first, and every `finally` has run by now."""
+    jpype = sys.modules.get("jpype")
+    if jpype is None or not jpype.isJVMStarted():
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def preload(name: str, options: dict | None = None) -> threading.Thread | None:

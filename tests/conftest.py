@@ -78,8 +78,11 @@ def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     return root
 
 
-def kill_training_mid_fit(args: list[str], cache: Path, sig: int = signal.SIGKILL) -> tuple[int, str]:
-    """Run `python -m training.train ARGS`, send it `sig` once its second epoch has begun; (exit code, output)."""
+def kill_training_mid_fit(
+    args: list[str], cache: Path, sig: int = signal.SIGKILL, after: str = "Epoch 2/", wait_s: float = 0.0
+) -> tuple[int, str]:
+    """Run `python -m training.train ARGS`, send it `sig` `wait_s` after a line containing `after` (by default
+    once its second epoch has begun); (exit code, output)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     process = subprocess.Popen(
         [sys.executable, "-m", "training.train", *args],
@@ -91,8 +94,9 @@ def kill_training_mid_fit(args: list[str], cache: Path, sig: int = signal.SIGKIL
         assert process.stdout is not None
         for line in process.stdout:  # Keras writes its epoch lines to stdout
             seen.append(line)
-            if "Epoch 2/" in line or time.monotonic() > deadline:
+            if after in line or time.monotonic() > deadline:
                 break
+        time.sleep(wait_s)
         assert process.poll() is None, "training ended before it could be killed"
         process.send_signal(sig)
         rest, _ = process.communicate(timeout=60)

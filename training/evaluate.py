@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from model.layout import BundleError
 from model.registry import RegistryError
-from model.tokenizer import TokenizerError
+from model.tokenizer import TokenizerError, exit_process
 from training.data import DataError, LabelledTexts, read_labelled
 from training.metrics import classification_report, format_report
 from training.progress import HelpWithDefaults, cli_logger, load_predictor
@@ -148,4 +148,4 @@ def faithfulness_table(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from model.layout import BundleError  # noqa: E402
 from model.registry import RegistryError  # noqa: E402
-from model.tokenizer import TokenizerError, text_problem  # noqa: E402
+from model.tokenizer import TokenizerError, exit_process, text_problem  # noqa: E402
 from training.progress import cli_logger, load_predictor  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
@@ -372,4 +372,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

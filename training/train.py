@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
 from model.layout import BundleError
 from model.native_log import native_output_logged
 from model.registry import VERSIONS, RegistryError, check_root, current_or_none, label_change, publish
-from model.tokenizer import TokenizerError
+from model.tokenizer import TokenizerError, exit_process
 from training.config import LR_SCHEDULES, OKT_DEFAULTS, TrainConfig
 from training.data import DataError, read_labelled
 from training.progress import HelpWithDefaults, cli_logger
@@ -195,4 +194,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
