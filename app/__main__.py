@@ -16,7 +16,7 @@ from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
 from model.layout import MANIFEST_FILE, BundleError, tokenizer_of, verified_manifest
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import VERSIONS, is_registry, resolve
+from model.registry import VERSIONS, is_versions_folder, resolve
 from model.tokenizer import preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
@@ -45,7 +45,7 @@ def check_model_dir(model_dir: Path) -> None:
     if (model_dir / MANIFEST_FILE).is_file():  # a bundle, whatever its directory is called
         verified_manifest(model_dir)
         return
-    if model_dir.name == VERSIONS and is_registry(model_dir.parent):
+    if is_versions_folder(model_dir):
         raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; set MODEL_DIR to the ROOT itself")
     bundle = resolve(model_dir)
     if not (bundle / MANIFEST_FILE).is_file():

@@ -38,9 +38,17 @@ class RegistryError(ValueError):
 
 
 def check_root(root: Path) -> None:
-    """A ROOT of versions must not itself be a bundle: the service would keep serving that bundle, not `current`."""
+    """A ROOT of versions must not itself be a bundle, nor a ROOT's `versions/` folder: the service would keep
+    serving that bundle, or the ROOT's own `current`."""
     if (root / MANIFEST_FILE).is_file():
         raise RegistryError(f"{root} is a bundle, not a ROOT of versions; publish to another directory")
+    if is_versions_folder(root):
+        raise RegistryError(f"{root} is the {VERSIONS}/ folder of a ROOT; publish to the ROOT itself, {root.parent}")
+
+
+def is_versions_folder(path: Path) -> bool:
+    """`path` is a ROOT's `versions/` folder (a mistake for the ROOT itself)."""
+    return path.name == VERSIONS and is_registry(path.parent)
 
 
 def check_version(version: str) -> str:

@@ -31,6 +31,20 @@ def test_an_unpaired_quote_in_a_tsv_does_not_join_rows(tmp_path: Path, caplog: p
     assert "double quote without a closing one" in caplog.text and "data row 1" in caplog.text
 
 
+def test_quoted_line_breaks_of_an_excel_unicode_export_stay_in_their_cell(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Excel's "Unicode text" export: UTF-16, CRLF, and a cell with line breaks in double quotes."""
+    path = tmp_path / "excel.txt"
+    path.write_bytes(
+        'document\tlabel\r\n"좋은 영화\r\n정말 최고"\t1\r\n별로\t0\r\n"재미 없음\r\n비추"\t0\r\n'.encode("utf-16")
+    )
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        data = read_labelled(path)
+    assert data.texts == ["좋은 영화\r\n정말 최고", "별로", "재미 없음\r\n비추"]
+    assert data.labels == ["1", "0", "0"] and "double quote" not in caplog.text
+
+
 def test_quoted_tsv_fields_are_still_read_as_csv_quoting_when_the_quotes_pair_up(tmp_path: Path) -> None:
     path = write(tmp_path / "paired.tsv", 'document\tlabel\n"좋다\t정말"\t1\n싫다\t0\n')
     assert read_labelled(path).texts == ["좋다\t정말", "싫다"]  # NSMC's own reading: CSV quoting

@@ -41,10 +41,14 @@ def assert_no_native_lines(stderr: str) -> None:
 
 def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
+    test = pd.read_csv(FIXTURES / "nsmc_test_1k.tsv", sep="\t", keep_default_na=False, dtype=str)
+    names = {"0": "negative", "1": "positive"}
+    test["label"] = [names[label] if i % 2 else label for i, label in enumerate(test["label"])]
+    test.to_csv(tmp_path / "test-with-names.tsv", sep="\t", index=False)  # raw values and names, as evaluate takes
     trained = run_cli(
         "training.train",
         "--train", str(FIXTURES / "nsmc_train_3k.tsv"),
-        "--test", str(FIXTURES / "nsmc_test_1k.tsv"),
+        "--test", str(tmp_path / "test-with-names.tsv"),
         "--out", str(out),
         "--label-names", "negative,positive",
         *SMALL,
@@ -57,6 +61,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     assert_no_native_lines(trained.stderr)
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert (out / "confusion_matrix.png").stat().st_size > 1000
+    trained_test = Bundle.load(out).metrics["test"]
 
     report_path = tmp_path / "eval.json"
     evaluated = run_cli(
@@ -68,6 +73,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     assert set(report) >= {"accuracy", "macro_f1", "n", "per_class", "confusion_matrix", "labels"}
     assert report["n"] == 1000 and report["labels"] == ["negative", "positive"]
     assert sum(map(sum, report["confusion_matrix"])) == 1000
+    assert report["confusion_matrix"] == trained_test["confusion_matrix"]  # the same labels, read the same way
     assert "accuracy" in evaluated.stdout and "confusion matrix" in evaluated.stdout
     assert_no_native_lines(evaluated.stderr)
     # The evaluator reads back exactly what training measured on the same test file.
@@ -214,12 +220,16 @@ def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Pat
     (notes / "notes.txt").write_text("keep me", "utf-8")
     a_file = write(tmp_path / "plain.txt", "keep me too")
     a_bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+    root = tmp_path / "models"
+    versions = root / "versions"
+    versions.mkdir(parents=True)
     train_file = str(FIXTURES / "nsmc_train_3k.tsv")
     cases = [
         (["--out", str(notes)], "holds files but is not a bundle"),
         (["--out", str(a_file)], "is a file"),
         (["--out", str(a_file / "sub")], "cannot be written"),
         (["--publish", str(a_bundle)], "is a bundle, not a ROOT of versions"),
+        (["--publish", str(versions)], f"is the versions/ folder of a ROOT; publish to the ROOT itself, {root}"),
     ]
     for destination, message in cases:
         result = run_cli("training.train", "--train", train_file, *destination, *SMALL, cache=tmp_path, timeout=120)
@@ -227,7 +237,7 @@ def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Pat
         assert "Traceback" not in result.stderr and "tokenize" not in result.stderr  # refused before the work
     assert (notes / "notes.txt").read_text("utf-8") == "keep me"
     assert a_file.read_text("utf-8") == "keep me too"
-    assert not (a_bundle / "versions").exists()
+    assert not (a_bundle / "versions").exists() and list(versions.iterdir()) == []
     Bundle.load(a_bundle)
 
 

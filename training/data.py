@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,17 @@ class LabelledTexts:
 
 
 def _read_separated(path: Path, separator: str) -> pd.DataFrame:
-    """CSV quoting, as NSMC is read; but in a TSV, a text that spans lines can only come from a double quote
-    that opens a text and never closes, which joins the following rows into it. Such a file is read again with
-    quotes taken as ordinary characters, and the log says so."""
+    """CSV quoting, as NSMC is read; but in a TSV, a text that spans lines and holds tabs can only come from a
+    double quote that opens a text and never closes, which joins the following rows, their tabs included, into
+    it. Such a file is read again with quotes taken as ordinary characters, and the log says so. A quoted text
+    with line breaks and no tab is kept: Excel's "Unicode text" export writes a cell with line breaks so."""
     encoding = _encoding_of(path)
     frame = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str, encoding=encoding)
     if separator != "\t":
         return frame
-    joined = frame.apply(lambda column: column.str.contains("\n", regex=False)).any(axis=1)
+    joined = frame.apply(
+        lambda column: column.str.contains("\n", regex=False) & column.str.contains("\t", regex=False)
+    ).any(axis=1)
     if not joined.any():
         return frame
     try:
@@ -210,6 +214,17 @@ def labels_differing_only_in_case(values: list[str]) -> list[list[str]]:
     for value in values:
         groups.setdefault(value.casefold(), []).append(value)
     return [spellings for spellings in groups.values() if len(spellings) > 1]
+
+
+def names_of_labels(data: LabelledTexts, values: Sequence[str], names: Sequence[str], of_what: str) -> list[str]:
+    """The class name of each label of `data`, a file that may spell its labels as the raw `values` a model was
+    trained on or as their `names`; a label that is neither stops the run."""
+    mapping = dict(zip(values, names))
+    mapping.update({name: name for name in names})
+    unknown = sorted(set(data.labels) - set(mapping))
+    if unknown:
+        raise DataError(f"{data.path}: labels {unknown} are not among {of_what} {sorted(mapping)}")
+    return [mapping[label] for label in data.labels]
 
 
 def sorted_label_values(labels: list[str]) -> list[str]:

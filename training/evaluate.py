@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from model.layout import BundleError
 from model.registry import RegistryError
 from model.tokenizer import TokenizerError, exit_process
-from training.data import DataError, LabelledTexts, read_labelled
+from training.data import DataError, LabelledTexts, names_of_labels, read_labelled
 from training.metrics import classification_report, format_report
 from training.progress import HelpWithDefaults, cli_logger, load_predictor
 
@@ -29,12 +29,7 @@ if TYPE_CHECKING:  # TensorFlow is imported only once the arguments and the data
 def label_names_for(predictor: Predictor, data: LabelledTexts) -> list[str]:
     """Map the file's labels to the bundle's names; a file may use either the raw values or the names."""
     config = predictor.bundle.config
-    mapping = dict(zip(config.label_values or config.labels, config.labels))
-    mapping.update({name: name for name in config.labels})
-    unknown = sorted(set(data.labels) - set(mapping))
-    if unknown:
-        raise DataError(f"{data.path}: labels {unknown} are not among the model's {sorted(mapping)}")
-    return [mapping[label] for label in data.labels]
+    return names_of_labels(data, config.label_values or config.labels, config.labels, "the model's")
 
 
 def evaluate(predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encoded] | None = None) -> dict:

@@ -23,7 +23,14 @@ from model.predictor import Predictor, length_buckets
 from model.tokenizer import MorphTokenizer, Token
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from training.config import LR_SCHEDULES, TrainConfig
-from training.data import DataError, LabelledTexts, labels_differing_only_in_case, sorted_label_values, split_seed
+from training.data import (
+    DataError,
+    LabelledTexts,
+    labels_differing_only_in_case,
+    names_of_labels,
+    sorted_label_values,
+    split_seed,
+)
 from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.language_model import pretrain_encoder
@@ -160,10 +167,7 @@ def train(
         raise DataError(f"{train_data.path}: needs at least 2 classes, found only {values}")
     labels = label_names(values, names)
     to_name = dict(zip(values, labels))
-    if test_data is not None:
-        unknown = sorted(set(test_data.labels) - set(values))
-        if unknown:
-            raise DataError(f"{test_data.path}: labels {unknown} do not occur in the training data {values}")
+    test_labels = names_of_labels(test_data, values, labels, "the training data's") if test_data is not None else None
     classes = ", ".join(value if value == name else f"{value} → {name}" for value, name in zip(values, labels))
     log.info("data: %s training rows, %d classes: %s", f"{len(train_data.texts):,}", len(labels), classes)
     for spellings in labels_differing_only_in_case(values):
@@ -289,7 +293,7 @@ def train(
     log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
     metrics: dict = {"validation": validation}
     if test_data is not None and test_tokens is not None:
-        metrics["test"], _ = evaluate_tokens(predictor, test_tokens, [to_name[v] for v in test_data.labels])
+        metrics["test"], _ = evaluate_tokens(predictor, test_tokens, test_labels)
         log.info("test (%s):\n%s", test_data.path.name, format_report(metrics["test"]))
     timings["evaluate_s"] = time.perf_counter() - stage
     timings["total_s"] = time.perf_counter() - started
