@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +114,9 @@ class Predictor:
         ids = self.bundle.vocab.lookup(token.form for token in tokens[: self.max_len])
         return Encoded(tokens, ids, len(tokens) > self.max_len)
 
-    def preprocess(self, texts: Sequence[str]) -> list[Encoded]:
-        return [self.encode(tokens) for tokens in self.tokenizer.tokenize_many(texts)]
+    def preprocess(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Encoded]:
+        """Tokenize and encode `texts`; `progress` hears how many are tokenized so far."""
+        return [self.encode(tokens) for tokens in self.tokenizer.tokenize_many(texts, progress)]
 
     def forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Run one padded batch; returns probabilities (n, classes) and attention (n, length)."""

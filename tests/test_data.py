@@ -50,6 +50,35 @@ def test_quoted_tsv_fields_are_still_read_as_csv_quoting_when_the_quotes_pair_up
     assert read_labelled(path).texts == ["좋다\t정말", "싫다"]  # NSMC's own reading: CSV quoting
 
 
+def test_a_json_file_holding_one_array_of_objects_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "reviews.json", '[{"document": "좋아요", "label": 1},\n {"document": "싫어요", "label": 0}]'
+    )
+    data = read_labelled(path)
+    assert (data.texts, data.labels) == (["좋아요", "싫어요"], ["1", "0"])
+
+
+def test_a_boolean_label_is_refused_in_plain_words(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bools.jsonl", '{"document": "좋아요", "label": true}\n{"document": "싫어요", "label": false}\n'
+    )
+    with pytest.raises(DataError) as refused:
+        read_labelled(path)
+    assert "2 missing or invalid label(s), first at data row 1: True (true and false are not labels" in str(
+        refused.value
+    )
+
+
+def test_rows_that_repeat_the_header_are_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two exports joined with `cat`: the second header line must not train as a class called "label"."""
+    export = "document,label\n좋아요,positive\n싫어요,negative\n"
+    path = write(tmp_path / "joined.csv", export + export)
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        data = read_labelled(path)
+    assert data.labels == ["positive", "negative", "positive", "negative"]
+    assert "left out 1 row(s) that repeat the header line (document, label), first at data row 3" in caplog.text
+
+
 def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -> None:
     path = write(tmp_path / "floats.csv", "document,label\n좋다,1\n최고,1.0\n싫다,0.0\n별로, 0 \n")
     assert read_labelled(path).labels == ["1", "1", "0", "0"]

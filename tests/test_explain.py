@@ -149,10 +149,14 @@ def test_a_published_root_is_explained_with_its_current_version(published_root: 
     assert "재미있는" in result.stdout
 
 
-def test_an_unwritable_output_is_one_error_line(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_an_unwritable_output_is_one_error_line_before_the_model_loads(tiny_bundle: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("", "utf-8")
-    result = run_explain("--bundle", str(tiny_bundle), "영화", "--color", "never", "--png", str(blocker / "x.png"))
-    assert result.returncode == 1
-    assert "error: cannot write" in result.stderr and str(blocker) in result.stderr
-    assert "Traceback" not in result.stderr
+    cases = {
+        ("--png", str(blocker / "x.png")): f"--png {blocker / 'x.png'}: cannot be written",
+        ("--html", str(tmp_path)): f"--html {tmp_path}: is a directory; give a file name",
+    }
+    for option, message in cases.items():
+        result = run_explain("--bundle", str(tiny_bundle), "영화", "--color", "never", *option)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert not result.stdout and "Traceback" not in result.stderr and "loading" not in result.stderr

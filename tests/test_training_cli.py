@@ -59,6 +59,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     for stage in (*stages, "bundle written", "2 classes: 0 → negative, 1 → positive"):
         assert stage in trained.stderr
     assert_no_native_lines(trained.stderr)
+    assert "val_accuracy" in trained.stderr and trained.stdout == ""  # Keras' epoch lines join the other progress
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     trained_test = Bundle.load(out).metrics["test"]
@@ -69,6 +70,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
         "--json", str(report_path), cache=tmp_path,
     )  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr
+    assert "tokenized 1,000 / 1,000" in evaluated.stderr  # progress while the texts are tokenized
     report = json.loads(report_path.read_text("utf-8"))
     assert set(report) >= {"accuracy", "macro_f1", "n", "per_class", "confusion_matrix", "labels"}
     assert report["n"] == 1000 and report["labels"] == ["negative", "positive"]

@@ -134,9 +134,18 @@ def _header_hint(path: Path, columns: list[str]) -> str:
     return ""
 
 
+def _is_json_array(path: Path) -> bool:
+    """The file holds one JSON array (what `json.dump` of a list writes) rather than one object per line."""
+    with path.open(encoding=_encoding_of(path), errors="replace") as handle:
+        return handle.read(4096).lstrip().startswith("[")
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
+    array = suffix in JSON_LINES and _is_json_array(path)
     try:
+        if array:
+            return pd.read_json(path, orient="records", dtype=False, encoding=_encoding_of(path))
         if suffix in JSON_LINES:
             return pd.read_json(path, lines=True, dtype=False, encoding=_encoding_of(path))
         if suffix in SEPARATORS:
@@ -146,7 +155,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise DataError(_not_decodable(path, error)) from None
     except (ValueError, TypeError, pd.errors.ParserError) as error:  # TypeError: a JSONL line that is no object
-        bad_line = _first_bad_json_line(path) if suffix in JSON_LINES else None
+        bad_line = _first_bad_json_line(path) if suffix in JSON_LINES and not array else None
         where = bad_line or _C_PARSER_PREFIX.sub("", str(error)).strip()
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({where}){_header_hint(path, [])}") from None
     raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
@@ -194,10 +203,20 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
     labels = [_label_text(value) for value in frame[label_column].tolist()]
     bad_labels = [i for i, label in enumerate(labels) if not label]
     if bad_labels:
+        example = frame[label_column].tolist()[bad_labels[0]]  # a Python value, not numpy's np.True_
+        hint = " (true and false are not labels: use words or integers)" if isinstance(example, bool) else ""
         raise DataError(
             f"{path}: column {label_column!r} has {len(bad_labels)} missing or invalid label(s), first at data "
-            f"row {bad_labels[0] + 1}: {frame[label_column].iloc[bad_labels[0]]!r}"
+            f"row {bad_labels[0] + 1}: {example!r}{hint}"
         )
+    repeated = [i for i, (text, label) in enumerate(zip(texts, labels)) if (text, label) == (text_column, label_column)]
+    if repeated:  # two exports joined with `cat`: the second header line would train as a class of its own
+        log.warning(
+            "%s: left out %d row(s) that repeat the header line (%s, %s), first at data row %d",
+            path, len(repeated), text_column, label_column, repeated[0] + 1,
+        )  # fmt: skip
+        kept = sorted(set(range(len(texts))) - set(repeated))
+        texts, labels = [texts[i] for i in kept], [labels[i] for i in kept]
     return LabelledTexts(path, texts, labels, hashlib.sha256(path.read_bytes()).hexdigest())
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from logging import Logger
@@ -20,7 +19,7 @@ from model.registry import RegistryError
 from model.tokenizer import TokenizerError, exit_process
 from training.data import DataError, LabelledTexts, names_of_labels, read_labelled
 from training.metrics import classification_report, format_report
-from training.progress import HelpWithDefaults, cli_logger, load_predictor
+from training.progress import HelpWithDefaults, check_output_file, cli_logger, load_predictor, tokenized_lines
 
 if TYPE_CHECKING:  # TensorFlow is imported only once the arguments and the data file are read
     from model.predictor import Encoded, Predictor
@@ -37,19 +36,6 @@ def evaluate(predictor: Predictor, data: LabelledTexts, encoded: Sequence[Encode
     true = label_names_for(predictor, data)
     predictions = predictor.predict_encoded(encoded if encoded is not None else predictor.preprocess(data.texts))
     return classification_report(true, [p.label for p in predictions], predictor.labels)
-
-
-def check_output_file(path: Path, option: str) -> None:
-    """Refuse, before any work, a result file that cannot be written: a directory, or a folder that cannot be
-    made or written in (a read-only mount)."""
-    if path.is_dir():
-        raise DataError(f"{option} {path}: is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DataError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")
 
 
 def save_json(path: Path, value: dict, log: Logger) -> bool:
@@ -105,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = load_predictor(args.bundle, args.workers)
         label_names_for(predictor, data)  # labels the model does not know stop the run before the predicting
         log.info("predicting %s texts", f"{len(data.texts):,}")
-        encoded = predictor.preprocess(data.texts)
+        encoded = predictor.preprocess(data.texts, tokenized_lines(len(data.texts), log))
         report = evaluate(predictor, data, encoded)
     except (DataError, BundleError, RegistryError, TokenizerError) as error:
         log.error("error: %s", error)

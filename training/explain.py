@@ -27,7 +27,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from model.layout import BundleError  # noqa: E402
 from model.registry import RegistryError  # noqa: E402
 from model.tokenizer import TokenizerError, exit_process, text_problem  # noqa: E402
-from training.progress import cli_logger, load_predictor  # noqa: E402
+from training.data import DataError  # noqa: E402
+from training.progress import check_output_file, cli_logger, load_predictor  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
 if TYPE_CHECKING:  # TensorFlow is imported only once the arguments are read
@@ -343,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         kind, message, values = problem
         hint = " (a terminal or shell that does not send UTF-8?)" if kind == "invalid_unicode" else ""
         parser.error(message.format(**values) + hint)
+    for path, option in ((args.png, "--png"), (args.html, "--html")):
+        if path is not None:
+            try:
+                check_output_file(path, option)  # before the seconds the model takes to load
+            except DataError as error:
+                parser.error(str(error))
     log = cli_logger("explain")
     try:
         predictor = load_predictor(args.bundle, tokenizer_workers=1)

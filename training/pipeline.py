@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 
@@ -236,9 +236,10 @@ def train(
         stage = time.perf_counter()
         log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
         texts = bucketed_arrays(train_ids, np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed)
-        language_model_loss = pretrain_encoder(
-            explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
-        )
+        with redirect_stdout(sys.stderr):  # Keras prints its progress to stdout; every other progress line is on stderr
+            language_model_loss = pretrain_encoder(
+                explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
+            )
         timings["language_model_s"] = time.perf_counter() - stage
     targets, val_targets = y[train_rows], y[val_rows]
     loss = "sparse_categorical_crossentropy"
@@ -262,7 +263,7 @@ def train(
     )
     log.info("fit: up to %d epochs, %s batches per epoch", config.epochs, f"{len(fit_data):,}")
     stage = time.perf_counter()
-    with ExitStack() as first_step:
+    with ExitStack() as first_step, redirect_stdout(sys.stderr):
         history = classifier.fit(
             fit_data,
             validation_data=val_data,

@@ -1,5 +1,5 @@
-"""Shared by the command-line tools: stage messages with elapsed time, help that shows defaults, and
-a Predictor loaded only once the arguments are read.
+"""Shared by the command-line tools: stage messages with elapsed time, help that shows defaults, result files
+checked before any work, and a Predictor loaded only once the arguments are read.
 
 The tools import TensorFlow as late as they can, so that --help or a bad argument answers at once
 rather than after the seconds TensorFlow takes to load.
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import resolve
+from training.data import DataError
 
 if TYPE_CHECKING:
     from model.predictor import Predictor
@@ -61,3 +64,28 @@ def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
         from model.predictor import Predictor
 
         return Predictor.load(resolve(bundle), tokenizer_workers=tokenizer_workers)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a result file that cannot be written: a directory, or a folder that cannot be
+    made or written in (a read-only mount)."""
+    if path.is_dir():
+        raise DataError(f"{option} {path}: is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")
+
+
+def tokenized_lines(total: int, logger: logging.Logger) -> Callable[[int], None]:
+    """A progress callback for tokenizing `total` texts that logs `tokenized N / total` every tenth of them."""
+    step, reported = max(1, total // 10), [0]
+
+    def report(done: int) -> None:
+        if done - reported[0] >= step or done == total:
+            reported[0] = done
+            logger.info("  tokenized %s / %s", f"{done:,}", f"{total:,}")
+
+    return report

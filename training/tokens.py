@@ -17,6 +17,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from model.tokenizer import MorphTokenizer, Token
+from training.progress import tokenized_lines
 
 PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
@@ -106,13 +107,7 @@ def tokenize_cached(
     logger.info(
         "tokenize %s: %s texts with %s (%d workers)", what, f"{len(texts):,}", tokenizer.name, tokenizer.workers
     )
-    step, reported = max(1, len(texts) // 10), [0]
-
-    def report(done: int) -> None:
-        if done - reported[0] >= step or done == len(texts):
-            reported[0] = done
-            logger.info("  tokenized %s / %s", f"{done:,}", f"{len(texts):,}")
-
+    report = tokenized_lines(len(texts), logger)
     if len(texts) >= PROCESS_POOL_MIN_TEXTS and tokenizer.workers > 1 and not tokenizer.native_batches:
         rows, fallbacks = tokenize_in_processes(texts, tokenizer, report)
         tokens = _tokens_from_rows(texts, rows)
