@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError, fsync_path
+from model.native_log import native_output_logged
 
 VERSIONS, CURRENT = "versions", "current"
 VERSION_PATTERN = r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$"
@@ -226,11 +227,13 @@ def label_change(root: Path, previous: str | None, version: str) -> str | None:
 def use(root: Path, version: str) -> str | None:
     """Point `current` at a published version once it loads and passes the checks a reload makes on its files;
     returns `label_change`'s warning, if any."""
-    from model.bundle import Bundle  # imports TensorFlow: only when a version is to be checked
-
     check_root(root)
-    bundle_dir = version_dir(root, version)
-    check_published_as(bundle_dir, Bundle.load(bundle_dir).version)
+    bundle_dir = version_dir(root, version)  # a mistyped version is refused before TensorFlow loads
+    with native_output_logged():  # TensorFlow's C++ start-up lines, logged rather than printed
+        from model.bundle import Bundle
+
+        loaded = Bundle.load(bundle_dir)
+    check_published_as(bundle_dir, loaded.version)
     previous = current_or_none(root)
     point_current(root, version)
     return label_change(root, previous, version)

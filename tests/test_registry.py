@@ -139,6 +139,23 @@ def test_the_registry_cli_lists_versions_and_rolls_current_back_for_good(
     assert capsys.readouterr().out.splitlines()[-1].endswith("publishes here): .incoming-1a2b3c4d")
 
 
+def test_the_registry_cli_prints_no_tensorflow_lines_and_checks_a_name_before_loading_it(
+    published_root: Path, tmp_path: Path
+) -> None:
+    root, (first, _) = copy_root(published_root, tmp_path / "root")
+    probe = (
+        "import sys\nfrom model import registry\ntry:\n    registry.main(sys.argv[1:])\n"
+        "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)"
+    )
+    for version, expected in (("../../etc", "exit 2 False"), (first, f"{root / 'current'} -> versions/{first}")):
+        ran = subprocess.run(
+            [sys.executable, "-c", probe, str(root), "--use", version],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert expected in ran.stdout, ran.stdout + ran.stderr
+        assert "oneDNN" not in ran.stderr and "absl" not in ran.stderr, ran.stderr
+
+
 def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_labels(
     published_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
