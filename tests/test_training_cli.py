@@ -176,13 +176,17 @@ def test_labels_that_differ_only_in_case_are_named_in_a_warning(tmp_path: Path) 
     rows = pd.read_csv(FIXTURES / "nsmc_train_3k.tsv", sep="\t", keep_default_na=False, dtype=str)[:600]
     labels = [spellings[label].upper() if i % 3 == 0 else spellings[label] for i, label in enumerate(rows["label"])]
     path = tmp_path / "mixed-case.tsv"
-    rows.assign(label=labels).to_csv(path, sep="\t", index=False)
+    rows = rows.assign(label=labels)
+    spam = pd.DataFrame({"id": ["0"], "document": ["광고 클릭하세요"], "label": ["spam"]})
+    pd.concat([rows, rows[:100], spam]).to_csv(path, sep="\t", index=False)  # 100 duplicates, a class of one row
     trained = run_cli(
         "training.train", "--train", str(path), "--out", str(tmp_path / "bundle"), *SMALL,
         "--language-model-epochs", "0", "--no-pretrain-embeddings", cache=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-1500:]
-    assert "4 classes: NEGATIVE, POSITIVE, negative, positive" in trained.stderr
+    assert "5 classes: NEGATIVE, POSITIVE, negative, positive, spam" in trained.stderr
+    assert "warning: class 'spam' has only 1 row(s): too few to learn it or to measure it" in trained.stderr
+    assert re.search(r"\d+ validation text\(s\) also occur among the training rows", trained.stderr)
     for pair in ("NEGATIVE, negative", "POSITIVE, positive"):
         assert f"warning: the labels {pair} differ only in case and are 2 separate classes" in trained.stderr
 

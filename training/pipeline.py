@@ -40,6 +40,7 @@ from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
 BATCHES_PER_POOL = 32  # texts are sorted by length within pools of this many batches
+FEW_ROWS_PER_CLASS = 10  # a class with fewer rows gets a warning: a tenth of them is its whole validation
 
 
 def bucketed_arrays(
@@ -208,6 +209,12 @@ def train(
         f"{len(val_rows):,}",
         f"{len(vocab):,}",
     )
+    seen = {train_data.texts[i] for i in train_rows}
+    if repeated := sum(train_data.texts[i] in seen for i in val_rows):  # early stopping sees them as learned
+        log.info("  %s validation text(s) also occur among the training rows (duplicates in the file)", f"{repeated:,}")
+    for name, count in zip(labels, np.bincount(y, minlength=len(labels))):
+        if count < FEW_ROWS_PER_CLASS:
+            log.warning("warning: class %r has only %d row(s): too few to learn it or to measure it", name, count)
 
     def ids_of(rows: np.ndarray) -> list[list[int]]:
         return [vocab.lookup(t.form for t in tokens[i][: config.max_len]) or [UNK_ID] for i in rows]
