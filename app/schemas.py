@@ -37,6 +37,11 @@ class PredictRequest(BaseModel):
     text: Text
 
 
+def _published_without_max_items(schema: dict[str, Any]) -> None:
+    """The schema's bound is not the limit a client meets (MAX_BATCH_TEXTS, a setting), so it is not published."""
+    schema.pop("maxItems", None)
+
+
 class BatchPredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"texts": EXAMPLE_TEXTS}]})
 
@@ -46,6 +51,7 @@ class BatchPredictRequest(BaseModel):
         min_length=1,
         max_length=BATCH_TEXTS_BOUND,
         description="Texts to classify, answered in the same order (limit: MAX_BATCH_TEXTS, 64).",
+        json_schema_extra=_published_without_max_items,
     )
 
 

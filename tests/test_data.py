@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.tokenizer import MorphTokenizer
-from training.data import DataError, read_labelled, sorted_label_values
+from training.data import DataError, names_of_labels, read_labelled, sorted_label_values
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import tokenize_cached, tokenize_in_processes
 
@@ -76,7 +76,17 @@ def test_rows_that_repeat_the_header_are_left_out(tmp_path: Path, caplog: pytest
     with caplog.at_level(logging.WARNING, logger="training.data"):
         data = read_labelled(path)
     assert data.labels == ["positive", "negative", "positive", "negative"]
+    assert data.data_rows == [1, 2, 4, 5]  # messages about later rows still point at the file's rows
     assert "left out 1 row(s) that repeat the header line (document, label), first at data row 3" in caplog.text
+
+
+def test_labels_spelled_as_raw_values_or_as_names_map_to_the_names(tmp_path: Path) -> None:
+    data = read_labelled(write(tmp_path / "test.csv", "document,label\n좋다,2\n싫다,1\n"))
+    assert names_of_labels(data, ["1", "2"], ["0", "1"], "the model's") == ["1", "0"]  # raw 2 is "1", raw 1 is "0"
+    mixed = read_labelled(write(tmp_path / "mixed.csv", "document,label\n좋다,positive\n싫다,0\n"))
+    assert names_of_labels(mixed, ["0", "1"], ["negative", "positive"], "the model's") == ["positive", "negative"]
+    with pytest.raises(DataError, match=r"labels \['positive'\] are not among the model's \['0', '1', 'neg', 'pos'\]"):
+        names_of_labels(mixed, ["0", "1"], ["neg", "pos"], "the model's")
 
 
 def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -> None:

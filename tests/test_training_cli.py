@@ -210,11 +210,12 @@ def test_stopped_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, t
 
 
 def test_ctrl_c_while_the_model_is_evaluated_after_fit_exits_130(tmp_path: Path) -> None:
-    """The validation rows are tokenized by threads in the training process, attached to its JVM: Python's
-    shutdown after that Ctrl-C used to abort in about half the runs (SIGABRT, "Fatal Python error")."""
+    """Once the tokens come from the cache, the JVM starts in the training process only after fit, for the
+    validation rows' Predictor. A Ctrl-C then made Python's shutdown abort in about half the runs (SIGABRT,
+    "Fatal Python error: PyGILState_Release") in place of exit 130. The first run fills the cache."""
     out = tmp_path / "bundle"
     args = ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), *SMALL, "--language-model-epochs", "0"]
-    for wait_s in (1.0, 2.0):  # the JVM's start, then the tokenizer threads at work
+    for wait_s in (1.0, 1.0, 2.0):  # into the JVM's start, then the tagger's first load
         code, output = kill_training_mid_fit(args, tmp_path, signal.SIGINT, "Restoring model weights", wait_s)
         assert code == 130, output[-2000:]
         assert "Fatal Python error" not in output and not out.exists()

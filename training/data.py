@@ -1,4 +1,4 @@
-"""Reading and validating labelled text files (TSV, CSV or JSONL)."""
+"""Reading and validating labelled text files (TSV, CSV, JSON Lines or a JSON array of objects)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pandas as pd
 
 SEPARATORS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
 JSON_LINES = {".jsonl", ".ndjson", ".json"}
+FILE_TYPES = ".tsv/.txt, .csv, .jsonl or .json (one array of objects)"
 INTEGRAL_FLOAT = re.compile(r"-?\d+\.0+")  # "1.0": a spreadsheet's spelling of the label 1
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class LabelledTexts:
     texts: list[str]
     labels: list[str]
     sha256: str
+    data_rows: list[int]  # each text's row in the file, counting data rows from 1, for messages that point at one
 
     def fingerprint(self) -> dict:
         return {"file": self.path.name, "sha256": self.sha256, "rows": len(self.texts)}
@@ -158,7 +160,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
         bad_line = _first_bad_json_line(path) if suffix in JSON_LINES and not array else None
         where = bad_line or _C_PARSER_PREFIX.sub("", str(error)).strip()
         raise DataError(f"{path}: cannot be parsed as {suffix[1:].upper()} ({where}){_header_hint(path, [])}") from None
-    raise DataError(f"{path}: unknown file type {suffix!r}; use .tsv/.txt, .csv or .jsonl")
+    raise DataError(f"{path}: unknown file type {suffix!r}; use {FILE_TYPES}")
 
 
 def _label_text(value: object) -> str | None:
@@ -215,9 +217,9 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
             "%s: left out %d row(s) that repeat the header line (%s, %s), first at data row %d",
             path, len(repeated), text_column, label_column, repeated[0] + 1,
         )  # fmt: skip
-        kept = sorted(set(range(len(texts))) - set(repeated))
-        texts, labels = [texts[i] for i in kept], [labels[i] for i in kept]
-    return LabelledTexts(path, texts, labels, hashlib.sha256(path.read_bytes()).hexdigest())
+    kept = sorted(set(range(len(texts))) - set(repeated))
+    texts, labels = [texts[i] for i in kept], [labels[i] for i in kept]
+    return LabelledTexts(path, texts, labels, hashlib.sha256(path.read_bytes()).hexdigest(), [i + 1 for i in kept])
 
 
 def split_seed(train_config: dict) -> int:
@@ -238,8 +240,8 @@ def labels_differing_only_in_case(values: list[str]) -> list[list[str]]:
 def names_of_labels(data: LabelledTexts, values: Sequence[str], names: Sequence[str], of_what: str) -> list[str]:
     """The class name of each label of `data`, a file that may spell its labels as the raw `values` a model was
     trained on or as their `names`; a label that is neither stops the run."""
-    mapping = dict(zip(values, names))
-    mapping.update({name: name for name in names})
+    mapping = {name: name for name in names}
+    mapping.update(zip(values, names))  # a raw value spelled like another class's name is that raw value
     unknown = sorted(set(data.labels) - set(mapping))
     if unknown:
         raise DataError(f"{data.path}: labels {unknown} are not among {of_what} {sorted(mapping)}")

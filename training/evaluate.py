@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from model.layout import BundleError
 from model.registry import RegistryError
 from model.tokenizer import TokenizerError, exit_process
-from training.data import DataError, LabelledTexts, names_of_labels, read_labelled
+from training.data import FILE_TYPES, DataError, LabelledTexts, names_of_labels, read_labelled
 from training.metrics import classification_report, format_report
 from training.progress import HelpWithDefaults, check_output_file, cli_logger, load_predictor, tokenized_lines
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bundle", required=True, type=Path, help="bundle directory, or a ROOT of published versions (its current one)"
     )
-    parser.add_argument("--data", required=True, type=Path, help="labelled .tsv/.txt, .csv or .jsonl file")
+    parser.add_argument("--data", required=True, type=Path, help=f"labelled file: {FILE_TYPES}")
     parser.add_argument("--text-column", default="document", help="column holding the texts")
     parser.add_argument(
         "--label-column", default="label", help="column holding the labels (raw values or the model's label names)"

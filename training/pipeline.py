@@ -197,7 +197,9 @@ def train(
     empty = [i for i in train_rows if not tokens[i]]
     if empty:  # nothing to read, so nothing to learn from
         log.info(
-            "left out %d training row(s) with no tokens (empty text), first at data row %d", len(empty), empty[0] + 1
+            "left out %d training row(s) with no tokens (empty text), first at data row %d",
+            len(empty),
+            train_data.data_rows[empty[0]],
         )
         train_rows = np.array([i for i in train_rows if tokens[i]])
     vocab = Vocabulary.build(

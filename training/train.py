@@ -19,7 +19,7 @@ from model.native_log import native_output_logged
 from model.registry import VERSIONS, RegistryError, check_root, current_or_none, label_change, publish
 from model.tokenizer import TokenizerError, exit_process
 from training.config import LR_SCHEDULES, OKT_DEFAULTS, TrainConfig
-from training.data import DataError, read_labelled
+from training.data import FILE_TYPES, DataError, read_labelled
 from training.progress import HelpWithDefaults, cli_logger
 from training.tokens import DEFAULT_CACHE
 
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training.train", description=__doc__.split("\n")[0], formatter_class=HelpWithDefaults
     )
-    parser.add_argument("--train", required=True, type=Path, help="labelled file: .tsv/.txt, .csv or .jsonl")
+    parser.add_argument("--train", required=True, type=Path, help=f"labelled file: {FILE_TYPES}")
     parser.add_argument(
         "--out", type=Path, help="bundle directory to write, replaced only on success (--out or --publish is required)"
     )

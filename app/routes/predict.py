@@ -78,9 +78,11 @@ class LimitsCheckedRoute(APIRoute):
                 if not limits:
                     raise
                 # The schema's own bound on a batch is looser than MAX_BATCH_TEXTS: the setting's problem replaces it.
+                # The limits come first, so that a long list of the elements' problems cannot push them out of
+                # the problems listed.
                 replaced = {(problem["loc"], problem["type"]) for problem in limits}
                 schema = [p for p in error.errors() if (tuple(p["loc"]), p["type"]) not in replaced]
-                raise RequestValidationError([*schema, *limits], body=error.body) from error
+                raise RequestValidationError([*limits, *schema], body=error.body) from error
 
         return with_limits_checked
 
