@@ -230,8 +230,9 @@ def exit_process(code: int) -> NoReturn:
     """End a command-line run with exit status `code`. Once konlpy's JVM has run in the process, Python's own
     shutdown is skipped: JPype's thread that releases the Python objects Java held can call into Python while
     the interpreter finalizes, and that aborts it ("Fatal Python error: PyGILState_Release", SIGABRT) in place
-    of `code`; a Ctrl-C while the tokenizer threads were at work made it happen in about half the runs. Logs
-    and output are flushed first, and every `finally` has run by now."""
+    of `code`. A Ctrl-C while a training run was starting the JVM and its tagger (after fit, with the tokens
+    from the cache) did so in about half the tries. Logs and output are flushed first, and every `finally`
+    has run by now."""
     jpype = sys.modules.get("jpype")
     if jpype is None or not jpype.isJVMStarted():
         sys.exit(code)

@@ -158,8 +158,12 @@ function renderTopTokens(chars, parts) {
   title.textContent = "가장 많이 본 형태소:";
   const list = document.createElement("ol");
   const form = (part) => chars.slice(part.start, part.end).join("");
-  const seen = new Map(); // form -> how many times it has occurred so far, in text order
-  const occurrence = parts.map((part) => seen.set(form(part), (seen.get(form(part)) || 0) + 1).get(form(part)));
+  const counts = new Map(); // form -> how many times it has occurred so far, in text order
+  const occurrence = parts.map((part) => {
+    const nth = (counts.get(form(part)) || 0) + 1;
+    counts.set(form(part), nth);
+    return nth;
+  });
   const top = [...parts.keys()].sort((a, b) => parts[b].attention - parts[a].attention).slice(0, TOP_TOKENS);
   for (const index of top) {
     const part = parts[index];
@@ -168,7 +172,7 @@ function renderTopTokens(chars, parts) {
     item.dataset.end = part.end;
     const token = document.createElement("bdi"); // a right-to-left token keeps its percentage on its right
     token.textContent = visibleForm(form(part));
-    const nth = seen.get(form(part)) > 1 ? ` (${occurrence[index]}번째)` : "";
+    const nth = counts.get(form(part)) > 1 ? ` (${occurrence[index]}번째)` : "";
     item.append(token, `${nth} ${(part.attention * 100).toFixed(1)}%`);
     list.append(item);
   }
