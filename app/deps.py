@@ -54,11 +54,11 @@ async def get_model_ref(predictor: PredictorDep, settings: SettingsDep) -> Model
 ModelRefDep = Annotated[ModelRef, Depends(get_model_ref)]
 
 
-_bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
+bearer_credentials = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
 
 
 async def require_admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)]
 ) -> None:
     """Admin routes: 404 when no ADMIN_TOKEN is configured (as if absent), 401 without the right bearer token.
 

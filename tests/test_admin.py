@@ -70,8 +70,10 @@ def reload(client: TestClient, version: str | None = None, headers: dict | None 
     ],
 )
 def test_admin_routes_refuse_a_missing_or_wrong_token(client: TestClient, headers: dict, challenge: str) -> None:
+    malformed = {**headers, "content-type": "application/json"}
     for response in (
         client.post("/v1/admin/reload", headers=headers),
+        client.post("/v1/admin/reload", headers=malformed, content=b"{bad"),  # no parse error before the token
         client.get("/v1/admin/versions", headers=headers),
         client.get("/metrics", headers=headers),
     ):

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
-from app.deps import PredictorDep, SettingsDep, require_admin
+from app.deps import PredictorDep, SettingsDep, bearer_credentials, require_admin
 from app.reload import ModelReloader, ReloadRefused
 from app.schemas import ErrorOut, ReloadOut, ReloadRequest, VersionsOut
 from model import registry
 from model.bundle import BundleError
 
 AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or wrong bearer token"}}
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=AUTH_ERRORS)
+
+
+class AuthorisedFirstRoute(APIRoute):
+    """An admin route that checks the bearer token before FastAPI reads the body: a caller without the token
+    learns nothing about the body it sent (FastAPI answers a malformed body before running dependencies)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authorised_first(request: Request) -> Response:
+            await require_admin(request.app.state.settings, await bearer_credentials(request))
+            return await handler(request)
+
+        return authorised_first
+
+
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],  # also what /docs shows as the routes' security
+    responses=AUTH_ERRORS,
+    route_class=AuthorisedFirstRoute,
+)
 
 
 @router.post(
