@@ -84,10 +84,20 @@ def kill_training_mid_fit(
     """Run `python -m training.train ARGS`, send it `sig` `wait_s` after a line containing `after` (by default
     once its second epoch has begun); (exit code, output)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training.train", *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    # A test run started as a background job without job control (`make test &` in a script) ignores SIGINT,
+    # and its children would inherit that, as POSIX asks, and never hear the Ctrl-C sent below. A handled
+    # signal reverts to its default action in the child, so handle it here while the child starts.
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "training.train", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     seen: list[str] = []
     try:
         deadline = time.monotonic() + 240
