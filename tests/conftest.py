@@ -102,7 +102,7 @@ def kill_training_mid_fit(
     try:
         deadline = time.monotonic() + 240
         assert process.stdout is not None
-        for line in process.stdout:  # Keras writes its epoch lines to stdout
+        for line in process.stdout:  # the stage lines and Keras' epoch lines
             seen.append(line)
             if after in line or time.monotonic() > deadline:
                 break
