@@ -22,6 +22,7 @@ from keras import layers
 
 from model.native_log import native_output_logged
 from model.vocab import PAD_ID
+from training.progress import stop_if_ctrl_c
 
 SAMPLED_FORMS = 256  # the softmax over the vocabulary is estimated from this many sampled forms per batch
 LANGUAGE_MODEL_DROPOUT = 0.2
@@ -97,6 +98,7 @@ def pretrain_encoder(
             with native_output_logged() if first_step else contextlib.nullcontext():
                 losses.append(float(step(token_ids)))
             progress.add(1, [("loss", sum(losses) / len(losses))])
+            stop_if_ctrl_c()
         history.append(float(np.mean(losses)))
         if logger is not None:
             logger.info(

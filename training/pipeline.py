@@ -35,7 +35,7 @@ from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.language_model import pretrain_encoder
 from training.metrics import classification_report, format_report
-from training.progress import cli_logger
+from training.progress import cli_logger, stop_if_ctrl_c
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
@@ -125,6 +125,16 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.op
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, steps_per_epoch * config.epochs, alpha=0.05)
     raise DataError(f"--lr-schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
+
+
+class StopOnCtrlC(keras.callbacks.Callback):
+    """After every batch, Ctrl-C's KeyboardInterrupt again if it was pressed (`stop_if_ctrl_c`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        stop_if_ctrl_c()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        stop_if_ctrl_c()
 
 
 class FirstStepNativeOutputLogged(keras.callbacks.Callback):
@@ -277,7 +287,7 @@ def train(
             fit_data,
             validation_data=val_data,
             epochs=config.epochs,
-            callbacks=[FirstStepNativeOutputLogged(first_step), stopper],
+            callbacks=[FirstStepNativeOutputLogged(first_step), stopper, StopOnCtrlC()],
             shuffle=False,  # bucketed_batches shuffles itself
             verbose=1 if interactive else 0 if quiet else 2,
         ).history
@@ -330,6 +340,7 @@ def train(
                 "test" if test_data is not None else "validation",
             ),
         }
+        stop_if_ctrl_c()  # the last moment a Ctrl-C can still leave everything as it was
         write_bundle(out, explainer, vocab, bundle_config, metrics, fingerprint, pictures)
     log.info("bundle written to %s in %.0f s", out, time.perf_counter() - started)
     return metrics

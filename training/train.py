@@ -20,7 +20,7 @@ from model.registry import VERSIONS, RegistryError, check_root, current_or_none,
 from model.tokenizer import TokenizerError, exit_process
 from training.config import LR_SCHEDULES, OKT_DEFAULTS, TrainConfig
 from training.data import FILE_TYPES, DataError, read_labelled
-from training.progress import HelpWithDefaults, cli_logger
+from training.progress import HelpWithDefaults, cli_logger, remember_ctrl_c
 from training.tokens import DEFAULT_CACHE
 
 
@@ -148,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    remember_ctrl_c()
     log = cli_logger("training", args.quiet)
     # Without --out the bundle is written beside the published versions (hidden name), then renamed into place.
     out = args.out or args.publish / VERSIONS / f".incoming-{uuid.uuid4().hex[:8]}"
