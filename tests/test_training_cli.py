@@ -221,6 +221,26 @@ def test_ctrl_c_while_the_model_is_evaluated_after_fit_exits_130(tmp_path: Path)
         assert "Fatal Python error" not in output and not out.exists()
 
 
+def test_a_ctrl_c_whose_interrupt_was_lost_is_raised_again_at_the_next_step() -> None:
+    probe = """
+import os, signal, time
+from training.progress import remember_ctrl_c, stop_if_ctrl_c
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts, whoever started this test run
+remember_ctrl_c()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    pass  # lost on its way, as happened during fit
+try:
+    stop_if_ctrl_c()
+except KeyboardInterrupt:
+    print("raised again")
+"""
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "raised again", ran.stderr[-1500:]
+
+
 def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Path, tmp_path: Path) -> None:
     notes = tmp_path / "mydocs"
     notes.mkdir()
