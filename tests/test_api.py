@@ -175,6 +175,8 @@ def test_docs_and_openapi_show_korean_examples(client: TestClient) -> None:
     schemas = raw.json()["components"]["schemas"]
     assert schemas["PredictRequest"]["examples"] == [{"text": EXAMPLE_TEXT}]
     assert schemas["BatchPredictRequest"]["examples"] == [{"texts": EXAMPLE_TEXTS}]
+    texts = schemas["BatchPredictRequest"]["properties"]["texts"]
+    assert "maxItems" not in texts and "MAX_BATCH_TEXTS" in texts["description"]  # the schema's 10,000 is internal
     paths = raw.json()["paths"]
     assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/readyz"} <= set(paths)
 

@@ -269,6 +269,8 @@ def test_a_busy_or_too_large_answer_gets_a_korean_hint(server: RunningServer, br
     )
     assert page.evaluate("describeError(413, {detail: 'too large'})").endswith("(줄 수를 줄이거나 나눠서 보내세요)")
     assert page.evaluate("describeError(500, null)") == "오류 500: 서버가 이유를 알려 주지 않았습니다"
+    more = "{loc: ['body'], msg: 'and 151 more problems not listed', type: 'more_problems', ctx: {count: 151}}"
+    assert page.evaluate(f"describeError(422, {{detail: [{more}]}})") == "오류 422: 그 밖에도 문제가 151개 더 있습니다"
     page.close()
 
 
