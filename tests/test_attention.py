@@ -49,7 +49,7 @@ def test_config_round_trip() -> None:
 
 @pytest.mark.parametrize("score", ["additive", "dot"])
 def test_network_answer_does_not_depend_on_padding(score: str) -> None:
-    _, explainer = build_network(NetworkConfig(vocab_size=40, num_classes=3, attention=score))
+    explainer = build_network(NetworkConfig(vocab_size=40, num_classes=3, attention=score)).explainer
     ids = [5, 9, 2, 31, 7]
     short = np.array([ids + [0] * 3], dtype="int32")
     long = np.array([ids + [0] * 27], dtype="int32")
@@ -63,7 +63,7 @@ def test_network_answer_does_not_depend_on_padding(score: str) -> None:
 def test_the_query_is_the_final_forward_and_backward_states() -> None:
     """The forward LSTM ends at the last real token, the backward one at the first: padding must not move either."""
     units = 6
-    _, explainer = build_network(NetworkConfig(vocab_size=40, num_classes=2, lstm_units=units))
+    explainer = build_network(NetworkConfig(vocab_size=40, num_classes=2, lstm_units=units)).explainer
     context = explainer.get_layer("bilstm").output[0]
     probe = keras.Model(explainer.input, [context, explainer.get_layer("final_state").output])
     ids = np.array([[5, 9, 2, 31, 7, 0, 0, 0], [8, 3, 0, 0, 0, 0, 0, 0]], dtype="int32")
@@ -74,7 +74,7 @@ def test_the_query_is_the_final_forward_and_backward_states() -> None:
 
 
 def test_keras_file_round_trip_gives_the_same_outputs(tmp_path) -> None:
-    _, explainer = build_network(NetworkConfig(vocab_size=30, num_classes=2, attention="dot"))
+    explainer = build_network(NetworkConfig(vocab_size=30, num_classes=2, attention="dot")).explainer
     ids = np.array([[3, 4, 5, 0], [7, 0, 0, 0]], dtype="int32")
     before = explainer(ids)
     explainer.save(tmp_path / "m.keras")
@@ -100,7 +100,7 @@ def test_network_config_is_checked(kwargs: dict, message: str) -> None:
 
 
 def test_int8_embedding_survives_a_keras_file_round_trip(tmp_path) -> None:
-    _, explainer = build_network(NetworkConfig(vocab_size=300, num_classes=2, embedding_dim=16))
+    explainer = build_network(NetworkConfig(vocab_size=300, num_classes=2, embedding_dim=16)).explainer
     ids = np.array([[3, 4, 5, 0], [7, 250, 0, 0]], dtype="int32")
     before = explainer(ids)
     explainer.get_layer("embedding").quantize("int8")

@@ -37,7 +37,7 @@ def test_the_language_model_predicts_neighbours_it_cannot_see_and_moves_only_the
     random = [list(rng.integers(2, VOCAB, LENGTH)) for _ in range(400)]
     losses = {}
     for name, texts in (("counting", counting), ("random", random)):
-        _, network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=16, lstm_units=16, attention_units=8))
+        network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=16, lstm_units=16, attention_units=8)).explainer
         before = {layer: layer_weights(network, layer) for layer in LAYERS}
         losses[name] = pretrain_encoder(network, text_batches(texts), epochs=8, learning_rate=1e-2)
         for layer in ("embedding", "bilstm"):
@@ -51,14 +51,14 @@ def test_the_language_model_predicts_neighbours_it_cannot_see_and_moves_only_the
 
 
 def test_one_token_texts_leave_no_pair_and_do_not_poison_the_weights() -> None:
-    _, network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4))
+    network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4)).explainer
     losses = pretrain_encoder(network, text_batches([[5]] * 64), epochs=1)
     assert losses == [0.0]
     assert all(np.isfinite(w).all() for w in layer_weights(network, "bilstm"))
 
 
 def test_pretrain_encoder_refuses_zero_epochs() -> None:
-    _, network = build_network(NetworkConfig(VOCAB, 2))
+    network = build_network(NetworkConfig(VOCAB, 2)).explainer
     with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
         pretrain_encoder(network, text_batches([[2, 3]]), epochs=0)
 

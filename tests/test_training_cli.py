@@ -151,6 +151,12 @@ def write(path: Path, text: str) -> Path:
         ),
         ("ok4.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--epochs", "0"], "--epochs must be at least 1"),
         (
+            "ok5.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--adversarial-epsilon", "-1"],
+            "--adversarial-epsilon must be 0 or more, got -1.0",
+        ),
+        (
             "few.tsv",
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n3\t최고\t1\n4\t최악\t0\n",
             [],
@@ -297,7 +303,7 @@ def test_first_step_capture_is_undone_when_the_training_step_raises() -> None:
         during_step.append(os.fstat(2).st_ino)  # traced inside the first training step
         raise RuntimeError("loss failed")
 
-    classifier, _ = build_network(NetworkConfig(vocab_size=50, num_classes=2))
+    classifier = build_network(NetworkConfig(vocab_size=50, num_classes=2)).classifier
     classifier.compile(optimizer="adam", loss=failing_loss)
     before = os.fstat(2)
     with pytest.raises(RuntimeError, match="loss failed"), ExitStack() as first_step:

@@ -24,11 +24,12 @@ class TrainConfig:
     attention_units: int = 64
     embedding_dropout: float = 0.4
     dropout: float = 0.5
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 128
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
+    adversarial_epsilon: float = 1.0  # 0: off; see training/adversarial.py
     pretrain_embeddings: bool = True
     language_model_epochs: int = 8
     quantize_embeddings: bool = True

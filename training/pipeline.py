@@ -22,6 +22,7 @@ from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
 from model.tokenizer import MorphTokenizer, Token
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
+from training.adversarial import AdversarialClassifier
 from training.config import LR_SCHEDULES, TrainConfig
 from training.data import (
     DataError,
@@ -242,7 +243,8 @@ def train(
         dropout=config.dropout,
     )
     train_ids = ids_of(train_rows)
-    classifier, explainer = build_network(network)
+    views = build_network(network)
+    explainer = views.explainer
     embedding = explainer.get_layer("embedding")
     if config.pretrain_embeddings:
         stage = time.perf_counter()
@@ -270,6 +272,9 @@ def train(
         val_targets, loss = one_hot[val_targets], "categorical_crossentropy"
         timings["teachers_s"] = time.perf_counter() - stage
     fit_data = bucketed_batches(train_ids, targets, config.batch_size, config.max_len, config.seed)
+    classifier = (
+        AdversarialClassifier(views, config.adversarial_epsilon) if config.adversarial_epsilon else views.classifier
+    )
     classifier.compile(
         optimizer=keras.optimizers.AdamW(learning_rate(config, len(fit_data)), weight_decay=config.weight_decay),
         loss=loss,
@@ -280,7 +285,8 @@ def train(
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=int(not quiet)
     )
-    log.info("fit: up to %d epochs, %s batches per epoch", config.epochs, f"{len(fit_data):,}")
+    adversarial = f", adversarial epsilon {config.adversarial_epsilon:g}" if config.adversarial_epsilon else ""
+    log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", adversarial)
     stage = time.perf_counter()
     with ExitStack() as first_step, redirect_stdout(sys.stderr):
         history = classifier.fit(

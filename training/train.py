@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "dropout": "dropout before the output layer",
         "learning_rate": "AdamW's learning rate",
         "weight_decay": "AdamW's weight decay",
+        "adversarial_epsilon": "also learn each batch with its embedded tokens pushed this far (per text) where "
+        "the loss rises most (adversarial training; 0: off)",
         "val_fraction": "share of the training file held out for validation and early stopping",
     }
     for name, meaning in numbers.items():
@@ -138,6 +140,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
     if not 0.0 <= config.teacher_weight <= 1.0:
         raise DataError(f"--teacher-weight must be between 0 and 1, got {config.teacher_weight}")
+    if config.adversarial_epsilon < 0:
+        raise DataError(f"--adversarial-epsilon must be 0 or more, got {config.adversarial_epsilon}")
     if config.language_model_epochs < 0:
         raise DataError(f"--language-model-epochs must be 0 or more, got {config.language_model_epochs}")
     for option in ("max_len", "epochs", "batch_size"):
