@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.network import NetworkConfig, build_network
-from training.adversarial import AdversarialClassifier
+from training.adversarial import AdversarialClassifier, AdversarialSchedule
 
 # No dropout, so that every pass over a batch computes the same function.
 CONFIG = NetworkConfig(vocab_size=50, num_classes=3, embedding_dim=8, lstm_units=8, attention_units=4,
@@ -21,8 +21,8 @@ def loss_of(network, perturbation: np.ndarray) -> float:
     return float(keras.losses.sparse_categorical_crossentropy(TARGETS, predicted).numpy().mean())
 
 
-def adversarial(network, epsilon: float) -> AdversarialClassifier:
-    model = AdversarialClassifier(network, epsilon)
+def adversarial(network, epsilon: float, from_epoch: int = 1) -> AdversarialClassifier:
+    model = AdversarialClassifier(network, epsilon, from_epoch)
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
     return model
 
@@ -72,7 +72,26 @@ def test_a_step_follows_the_sum_of_both_losses_gradients() -> None:
         np.testing.assert_allclose(after, expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("epsilon", [0.0, -1.0])
-def test_epsilon_must_be_positive(epsilon: float) -> None:
-    with pytest.raises(ValueError, match="`epsilon` must be a positive number"):
-        AdversarialClassifier(build_network(CONFIG), epsilon)
+def test_epochs_before_from_epoch_learn_only_the_batch_as_it_is() -> None:
+    """Epoch 1 is a plain step; from epoch 2 the step follows both losses (twice the plain step, as above)."""
+    network, plain = build_network(CONFIG), build_network(CONFIG)
+    plain.classifier.set_weights(network.classifier.get_weights())
+    model = adversarial(network, epsilon=1e-6, from_epoch=2)
+    model.fit(TOKEN_IDS, TARGETS, batch_size=3, epochs=2, shuffle=False, verbose=0, callbacks=[AdversarialSchedule()])
+    optimizer = keras.optimizers.SGD(0.5)
+    plain.classifier.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    plain.classifier.train_on_batch(TOKEN_IDS, TARGETS)
+    optimizer.learning_rate.assign(1.0)
+    plain.classifier.train_on_batch(TOKEN_IDS, TARGETS)
+    for after, expected in zip(network.classifier.get_weights(), plain.classifier.get_weights()):
+        np.testing.assert_allclose(after, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"epsilon": 0.0}, "`epsilon` must be a positive number"), ({"epsilon": -1.0}, "`epsilon` must be a positive"),
+     ({"epsilon": 1.0, "from_epoch": 0}, "`from_epoch` must be at least 1, got 0")],
+)  # fmt: skip
+def test_bad_arguments_are_named(arguments: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AdversarialClassifier(build_network(CONFIG), **arguments)

@@ -52,10 +52,12 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
         "--out", str(out),
         "--label-names", "negative,positive",
         *SMALL,
+        "--adversarial-from-epoch", "1",
         cache=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    stages = ("tokenize training data: 3,000 texts", "split:", "language model epoch 8/8", "fit: up to 1 epochs")
+    stages = ("tokenize training data: 3,000 texts", "split:", "language model epoch 8/8",
+              "fit: up to 1 epochs, 22 batches per epoch, adversarial (epsilon 1) from epoch 1")  # fmt: skip
     for stage in (*stages, "bundle written", "2 classes: 0 → negative, 1 → positive"):
         assert stage in trained.stderr
     assert_no_native_lines(trained.stderr)

@@ -30,6 +30,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
     adversarial_epsilon: float = 1.0  # 0: off; see training/adversarial.py
+    adversarial_from_epoch: int = 3
     pretrain_embeddings: bool = True
     language_model_epochs: int = 8
     quantize_embeddings: bool = True

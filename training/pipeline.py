@@ -22,7 +22,7 @@ from model.network import NetworkConfig, build_network
 from model.predictor import Predictor, length_buckets
 from model.tokenizer import MorphTokenizer, Token
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
-from training.adversarial import AdversarialClassifier
+from training.adversarial import AdversarialClassifier, AdversarialSchedule
 from training.config import LR_SCHEDULES, TrainConfig
 from training.data import (
     DataError,
@@ -272,9 +272,11 @@ def train(
         val_targets, loss = one_hot[val_targets], "categorical_crossentropy"
         timings["teachers_s"] = time.perf_counter() - stage
     fit_data = bucketed_batches(train_ids, targets, config.batch_size, config.max_len, config.seed)
-    classifier = (
-        AdversarialClassifier(views, config.adversarial_epsilon) if config.adversarial_epsilon else views.classifier
-    )
+    if config.adversarial_epsilon:
+        classifier = AdversarialClassifier(views, config.adversarial_epsilon, config.adversarial_from_epoch)
+        schedule = [AdversarialSchedule()]
+    else:
+        classifier, schedule = views.classifier, []
     classifier.compile(
         optimizer=keras.optimizers.AdamW(learning_rate(config, len(fit_data)), weight_decay=config.weight_decay),
         loss=loss,
@@ -285,7 +287,11 @@ def train(
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=int(not quiet)
     )
-    adversarial = f", adversarial epsilon {config.adversarial_epsilon:g}" if config.adversarial_epsilon else ""
+    adversarial = (
+        f", adversarial (epsilon {config.adversarial_epsilon:g}) from epoch {config.adversarial_from_epoch}"
+        if config.adversarial_epsilon
+        else ""
+    )
     log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", adversarial)
     stage = time.perf_counter()
     with ExitStack() as first_step, redirect_stdout(sys.stderr):
@@ -293,7 +299,7 @@ def train(
             fit_data,
             validation_data=val_data,
             epochs=config.epochs,
-            callbacks=[FirstStepNativeOutputLogged(first_step), stopper, StopOnCtrlC()],
+            callbacks=[FirstStepNativeOutputLogged(first_step), stopper, StopOnCtrlC(), *schedule],
             shuffle=False,  # bucketed_batches shuffles itself
             verbose=1 if interactive else 0 if quiet else 2,
         ).history

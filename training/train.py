@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "weight_decay": "AdamW's weight decay",
         "adversarial_epsilon": "also learn each batch with its embedded tokens pushed this far (per text) where "
         "the loss rises most (adversarial training; 0: off)",
+        "adversarial_from_epoch": "first epoch that also learns the adversarial batches (the ones before learn "
+        "only the batches as they are, in half the time)",
         "val_fraction": "share of the training file held out for validation and early stopping",
     }
     for name, meaning in numbers.items():
@@ -144,7 +146,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--adversarial-epsilon must be 0 or more, got {config.adversarial_epsilon}")
     if config.language_model_epochs < 0:
         raise DataError(f"--language-model-epochs must be 0 or more, got {config.language_model_epochs}")
-    for option in ("max_len", "epochs", "batch_size"):
+    for option in ("max_len", "epochs", "batch_size", "adversarial_from_epoch"):
         if getattr(config, option) < 1:
             raise DataError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(config, option)}")
     return config
