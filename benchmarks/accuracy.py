@@ -58,7 +58,8 @@ NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
 SAMPLES = Path.home() / ".cache" / "attnclf" / "benchmark-samples"
 TARGET_ACCURACY = 0.88
-BEFORE_THE_OPTION = {"language_model_epochs": 0, "adversarial_epsilon": 0.0}  # how older bundles were trained
+# How bundles recorded before an option existed were trained (from_epoch came after epsilon).
+BEFORE_THE_OPTION = {"language_model_epochs": 0, "adversarial_epsilon": 0.0, "adversarial_from_epoch": 1}
 NOTE = (
     "Accuracy figures are from the official test files, each read once per reported configuration; "
     "settings were compared on the validation split (10% of the training file)."
@@ -198,6 +199,11 @@ def run_seeds(args: argparse.Namespace, extra: list[str]) -> dict:
     return {"options": extra, "runs": runs, **spread(runs)}
 
 
+def unused(key: str, train_config: dict) -> bool:
+    """Whether a setting did nothing in this run: when to start adversarial training, without it."""
+    return key == "adversarial_from_epoch" and not train_config.get("adversarial_epsilon")
+
+
 def changed_settings(runs: dict[str, dict]) -> dict:
     """The training settings, other than the seed, in which these runs differ from the default configuration.
 
@@ -212,7 +218,7 @@ def changed_settings(runs: dict[str, dict]) -> dict:
         {
             key: value
             for key, value in {**BEFORE_THE_OPTION, **run["train_config"], **pinned}.items()
-            if key != "seed" and value != defaults.get(key)
+            if key != "seed" and value != defaults.get(key) and not unused(key, run["train_config"])
         }
         for run in runs.values()
     ]

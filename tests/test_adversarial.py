@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from model.network import NetworkConfig, build_network
 from training.adversarial import AdversarialClassifier, AdversarialSchedule
@@ -70,6 +71,28 @@ def test_a_step_follows_the_sum_of_both_losses_gradients() -> None:
     assert any(not np.allclose(a, b) for a, b in zip(network.classifier.get_weights(), untrained))
     for after, expected in zip(network.classifier.get_weights(), plain.classifier.get_weights()):
         np.testing.assert_allclose(after, expected, atol=1e-4)
+
+
+def test_a_step_follows_the_gradient_of_the_plain_plus_the_perturbed_loss() -> None:
+    """At a real epsilon, one SGD step moves every weight by the gradient of `L(x) + L(x + r)`, `r` the
+    batch's perturbation, each text's loss weighted by its sample weight in both terms."""
+    network = build_network(CONFIG)
+    model = adversarial(network, epsilon=0.5)
+    model.optimizer.learning_rate.assign(1.0)
+    weights = np.array([1.0, 0.5, 2.0], "float32")
+    perturbation = np.asarray(model.perturbation(TOKEN_IDS, TARGETS))
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as tape:
+        both = loss(TARGETS, network.classifier(TOKEN_IDS, training=True), sample_weight=weights) + loss(
+            TARGETS, network.perturbable([TOKEN_IDS, perturbation], training=True), sample_weight=weights
+        )
+    variables = network.classifier.trainable_variables
+    expected = [-np.asarray(tf.convert_to_tensor(g)) for g in tape.gradient(both, variables)]
+    before = [np.array(v) for v in variables]
+    model.train_on_batch(TOKEN_IDS, TARGETS, sample_weight=weights)
+    for variable, start, step in zip(variables, before, expected):
+        assert np.abs(step).max() > 0
+        np.testing.assert_allclose(np.array(variable) - start, step, rtol=1e-3, atol=3e-7)  # float32 rounding
 
 
 def test_epochs_before_from_epoch_learn_only_the_batch_as_it_is() -> None:

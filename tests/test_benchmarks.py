@@ -133,7 +133,8 @@ def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> N
     from benchmarks.accuracy import changed_settings
 
     def run(seed: int, **settings) -> dict:
-        return {"train_config": {"seed": seed, "language_model_epochs": 8, "adversarial_epsilon": 1.0, **settings}}
+        config = {"seed": seed, "language_model_epochs": 8, "adversarial_epsilon": 1.0, "adversarial_from_epoch": 3}
+        return {"train_config": {**config, **settings}}
 
     teachers = ["model/default", "runs/kiwi_lm"]
     pinned = {"42": run(42, teachers=teachers), "43": run(43, split_seed=42, teachers=teachers)}
@@ -141,6 +142,8 @@ def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> N
     assert changed_settings({"42": run(42), "43": run(43)}) == {}  # each split follows its own seed
     before_the_options = {"train_config": {"seed": 42}}  # a bundle recorded before pre-training and perturbing
     assert changed_settings({"42": before_the_options}) == {"language_model_epochs": 0, "adversarial_epsilon": 0.0}
+    every_epoch = {"train_config": {"seed": 42, "language_model_epochs": 8, "adversarial_epsilon": 1.0}}
+    assert changed_settings({"42": every_epoch}) == {"adversarial_from_epoch": 1}  # recorded before the option
     with pytest.raises(SystemExit, match="differ in more than the seed"):
         changed_settings({"42": run(42, split_seed=7), "43": run(43)})
 

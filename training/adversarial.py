@@ -29,8 +29,9 @@ class AdversarialClassifier(keras.Model):
 
     The loss of a step is `L(x) + L(x + r)`, where `r` is `epsilon` times `L(x)`'s gradient with
     respect to the embedded tokens, normalised over each text's tokens (padding gets none: the
-    encoder masks it, so its gradient is 0). Calling the model is calling the classifier, so
-    evaluation, early stopping and `predict` see the plain network.
+    encoder masks it, so its gradient is 0). The `loss` it logs is `L(x)` alone, comparable with
+    plain epochs. Calling the model is calling the classifier, so evaluation, early stopping and
+    `predict` see the plain network.
 
     The epochs before `from_epoch` learn each batch only as it is, at half the cost: on NSMC the
     first two epochs reached the same validation accuracy either way. `fit` needs the

@@ -272,7 +272,8 @@ def train(
         val_targets, loss = one_hot[val_targets], "categorical_crossentropy"
         timings["teachers_s"] = time.perf_counter() - stage
     fit_data = bucketed_batches(train_ids, targets, config.batch_size, config.max_len, config.seed)
-    if config.adversarial_epsilon:
+    adversarial = bool(config.adversarial_epsilon) and config.adversarial_from_epoch <= config.epochs
+    if adversarial:
         classifier = AdversarialClassifier(views, config.adversarial_epsilon, config.adversarial_from_epoch)
         schedule = [AdversarialSchedule()]
     else:
@@ -287,12 +288,12 @@ def train(
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=int(not quiet)
     )
-    adversarial = (
+    perturbing = (
         f", adversarial (epsilon {config.adversarial_epsilon:g}) from epoch {config.adversarial_from_epoch}"
-        if config.adversarial_epsilon
+        if adversarial
         else ""
     )
-    log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", adversarial)
+    log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", perturbing)
     stage = time.perf_counter()
     with ExitStack() as first_step, redirect_stdout(sys.stderr):
         history = classifier.fit(
