@@ -89,6 +89,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "read from cache" in again.stderr
+    assert "no adversarial training: it would start at epoch 3 (--adversarial-from-epoch)" in again.stderr
     # The embedding ships as int8 unless asked not to: 1 byte per value instead of 4, and here (2,000 x 16
     # embedding, 16-unit LSTM) the embedding is most of the model file.
     quantized, full = Bundle.load(out).model, Bundle.load(tmp_path / "b2").model
@@ -157,6 +158,18 @@ def write(path: Path, text: str) -> Path:
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
             ["--adversarial-epsilon", "-1"],
             "--adversarial-epsilon must be 0 or more, got -1.0",
+        ),
+        (
+            "ok6.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--adversarial-epsilon", "nan"],
+            "--adversarial-epsilon must be a finite number, got nan",
+        ),
+        (
+            "ok7.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--learning-rate", "inf"],
+            "--learning-rate must be a finite number, got inf",
         ),
         (
             "few.tsv",

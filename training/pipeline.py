@@ -294,6 +294,11 @@ def train(
         else ""
     )
     log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", perturbing)
+    if config.adversarial_epsilon and not adversarial:
+        log.info(
+            "  no adversarial training: it would start at epoch %d (--adversarial-from-epoch), after the last",
+            config.adversarial_from_epoch,
+        )
     stage = time.perf_counter()
     with ExitStack() as first_step, redirect_stdout(sys.stderr):
         history = classifier.fit(

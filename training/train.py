@@ -10,6 +10,7 @@ With `--publish ROOT` the finished bundle becomes ROOT/versions/<version>/ and R
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import uuid
 from pathlib import Path
@@ -138,6 +139,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.teacher_weight is None:
         fields["teacher_weight"] = TrainConfig.teacher_weight
     config = TrainConfig(**{**fields, "tokenizer_options": options})
+    for name, value in fields.items():  # "nan" and "inf" parse as floats, and no range check below catches both
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DataError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
     if not 0.0 < config.val_fraction < 0.5:
         raise DataError(f"--val-fraction must be between 0 and 0.5, got {config.val_fraction}")
     if not 0.0 <= config.teacher_weight <= 1.0:
