@@ -129,6 +129,30 @@ def test_benchmarks_log_tensorflows_import_notices_instead_of_printing_them(tmp_
     assert reported == {part: recorded[part]["accuracy"] for part in ("validation", "test")}
 
 
+def test_training_benchmark_gives_no_verdict_on_a_run_whose_language_model_came_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """Such a run skipped pre-training, so its total is not a retrain's time; the shipped model's run is one."""
+    recorded = json.loads((ROOT / "model" / "default" / "metrics.json").read_text("utf-8"))
+    verdicts = {}
+    for from_cache in (False, True):
+        bundle = tmp_path / f"from-cache-{from_cache}"
+        bundle.mkdir()
+        (bundle / "metrics.json").write_text(json.dumps(recorded | {"language_model_from_cache": from_cache}))
+        env = {**os.environ, "BENCHMARK_RESULTS": str(bundle)}
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.training", "--bundle", str(bundle)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        verdicts[from_cache] = json.loads((bundle / "training.json").read_text("utf-8"))["targets"]
+        markdown = (bundle / "training.md").read_text("utf-8")
+        assert ("read from the cache, so this is not a full retrain's time" in markdown) == from_cache
+        assert ("No verdict: not a full retrain." in markdown) == from_cache
+    assert [check["name"] for check in verdicts[False]] == ["recorded total_s / 15 min"]
+    assert verdicts[True] == []
+
+
 def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> None:
     from benchmarks.accuracy import changed_settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from model.network import NetworkConfig, build_network
 from tests.conftest import FIXTURES
 from training.config import TrainConfig
 from training.data import read_labelled
-from training.language_model import pretrain_encoder
+from training.language_model import pretrain_encoder, read_pretrained, write_pretrained
 from training.pipeline import bucketed_arrays, train
 
 VOCAB = 40
@@ -84,3 +85,76 @@ def test_training_starts_the_classifier_from_the_language_model(tmp_path: Path) 
         assert all(not np.allclose(without, pretrained) for without, pretrained in pairs[layer])
     for layer in ("attention", "classes"):
         assert all(np.array_equal(without, pretrained) for without, pretrained in pairs[layer])
+
+
+def small_config(**changes) -> TrainConfig:
+    """Pre-training only: with the classifier's learning rate at 0, the saved encoder is the one fit started from."""
+    settings = dict(
+        epochs=1, vocab_size=1000, embedding_dim=16, lstm_units=8, attention_units=8, learning_rate=0.0,
+        pretrain_embeddings=False, quantize_embeddings=False, language_model_epochs=2,
+    )  # fmt: skip
+    return TrainConfig(**(settings | changes))
+
+
+def test_a_rerun_that_changes_only_the_classifier_reads_the_pre_trained_encoder_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """The cached weights are the ones used: shifted in the cache, they come out shifted. A changed
+    pre-training setting misses the cache, and --no-cache (no cache_dir) neither reads nor writes it."""
+    data, cache = read_labelled(FIXTURES / "nsmc_train_3k.tsv"), tmp_path / "cache"
+
+    def run(name: str, config: TrainConfig, cache_dir: Path | None = cache) -> tuple[dict, object]:
+        metrics = train(data, tmp_path / name, config, cache_dir=cache_dir, workers=1, quiet=True)
+        return metrics, Bundle.load(tmp_path / name).model
+
+    first, first_model = run("first", small_config())
+    assert first["language_model_from_cache"] is False and len(first["language_model_loss"]) == 2
+    [kept] = (cache / "language_models").glob("*.npz")
+    with np.load(kept) as saved:
+        arrays = dict(saved)
+    np.testing.assert_array_equal(arrays["bilstm/0"], layer_weights(first_model, "bilstm")[0])
+    arrays["bilstm/0"] = arrays["bilstm/0"] + 1.0
+    np.savez(kept, **arrays)
+
+    rerun, rerun_model = run("rerun", small_config(dropout=0.3, adversarial_epsilon=0.0))
+    assert rerun["language_model_from_cache"] is True
+    assert rerun["language_model_loss"] == first["language_model_loss"]
+    assert "word2vec_s" not in rerun["timings"] and rerun["timings"]["language_model_s"] < 5
+    shifted = layer_weights(rerun_model, "bilstm")
+    np.testing.assert_allclose(shifted[0], layer_weights(first_model, "bilstm")[0] + 1.0)
+    for cached, used in zip(layer_weights(first_model, "embedding"), layer_weights(rerun_model, "embedding")):
+        np.testing.assert_array_equal(cached, used)
+
+    other_seed, _ = run("other-seed", small_config(seed=7))
+    assert other_seed["language_model_from_cache"] is False
+    assert len(list((cache / "language_models").glob("*.npz"))) == 2
+    uncached, _ = run("uncached", small_config(), cache_dir=None)
+    assert uncached["language_model_from_cache"] is False
+    assert len(list((cache / "language_models").glob("*.npz"))) == 2
+
+
+def test_a_cached_encoder_that_cannot_be_read_or_does_not_fit_is_pre_trained_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4)).explainer
+    log = logging.getLogger("test-language-model-cache")
+    path = tmp_path / "language_models" / "key.npz"
+    write_pretrained(path, network, [3.0, 2.5], log)
+    other = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4)).explainer
+    assert read_pretrained(path, other, log) == [3.0, 2.5]
+    for layer in ("embedding", "bilstm"):
+        assert all(np.array_equal(a, b) for a, b in zip(layer_weights(network, layer), layer_weights(other, layer)))
+
+    wider = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=16, attention_units=4)).explainer
+    before = layer_weights(wider, "embedding")
+    with caplog.at_level(logging.WARNING):
+        assert read_pretrained(path, wider, log) is None
+    assert f"language model cache {path} cannot be read" in caplog.text and "bilstm weights of shapes" in caplog.text
+    assert all(np.array_equal(a, b) for a, b in zip(before, layer_weights(wider, "embedding")))  # untouched
+
+    path.write_bytes(path.read_bytes()[:100])  # cut short, as a full disk or a killed copy leaves it
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert read_pretrained(path, other, log) is None
+    assert "cannot be read" in caplog.text
+    assert read_pretrained(tmp_path / "missing.npz", other, log) is None

@@ -4,15 +4,21 @@ The labels say little about how reviews are written; the texts themselves say mu
 the classifier learns the labels, its embedding and Bi-LSTM learn to predict every token from the
 tokens before it (the forward LSTM) and from the tokens after it (the backward LSTM), as ELMo's
 language models do. The classifier then starts from those weights. Only the training rows are
-read, and nothing is downloaded.
+read, and nothing is downloaded. The pre-trained weights are cached, so that runs which differ only
+in how the classifier learns (epochs, dropout, adversarial training) pre-train once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
 import logging
 import time
+import zipfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -23,10 +29,14 @@ from keras import layers
 from model.native_log import native_output_logged
 from model.vocab import PAD_ID
 from training.progress import stop_if_ctrl_c
+from training.tokens import write_cache_file
 
 SAMPLED_FORMS = 256  # the softmax over the vocabulary is estimated from this many sampled forms per batch
 LANGUAGE_MODEL_DROPOUT = 0.2
 LANGUAGE_MODEL_LEARNING_RATE = 1e-3
+# Goes up whenever pre-training itself changes, so that encoders cached by earlier code are not reused.
+CACHE_VERSION = 1
+PRE_TRAINED_LAYERS = ("embedding", "bilstm")
 
 
 def pretrain_encoder(
@@ -108,4 +118,50 @@ def pretrain_encoder(
                 history[-1],
                 time.perf_counter() - started,
             )
+    return history
+
+
+def cache_key(vocabulary: list[str], token_ids: list[list[int]], settings: dict) -> str:
+    """What pre-training starts from: the vocabulary, every training text's token ids (in order: they
+    fix the batches) and the settings that shape the encoder or its training (sizes, epochs, seed)."""
+    described = {"vocabulary": vocabulary, "settings": settings, "v": CACHE_VERSION}
+    digest = hashlib.sha256(json.dumps(described, ensure_ascii=False, sort_keys=True).encode())
+    for ids in token_ids:
+        digest.update(len(ids).to_bytes(4, "little") + np.asarray(ids, "<i4").tobytes())
+    return digest.hexdigest()[:32]
+
+
+def write_pretrained(path: Path, network: keras.Model, history: list[float], logger: logging.Logger) -> None:
+    """Keep the pre-trained "embedding" and "bilstm" weights and the epochs' losses for the next run."""
+    arrays = {
+        f"{name}/{index}": weight
+        for name in PRE_TRAINED_LAYERS
+        for index, weight in enumerate(network.get_layer(name).get_weights())
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, loss=np.asarray(history, "float64"), **arrays)
+    write_cache_file(path, buffer.getvalue(), logger, "the pre-trained language model")
+
+
+def read_pretrained(path: Path, network: keras.Model, logger: logging.Logger) -> list[float] | None:
+    """Load the weights `write_pretrained` kept at `path` into `network`; returns the epochs' losses, or
+    None (and `network` untouched) when there are none or they do not fit it."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            weights = {
+                name: [saved[f"{name}/{index}"] for index in range(len(network.get_layer(name).get_weights()))]
+                for name in PRE_TRAINED_LAYERS
+            }
+            history = [float(x) for x in saved["loss"]]
+        for name, arrays in weights.items():
+            expected = [w.shape for w in network.get_layer(name).get_weights()]
+            if [a.shape for a in arrays] != expected:
+                raise ValueError(f"{name} weights of shapes {[a.shape for a in arrays]}, expected {expected}")
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:  # cut short, or from other code
+        logger.warning("language model cache %s cannot be read (%s); pre-training again", path, error)
+        return None
+    for name, arrays in weights.items():
+        network.get_layer(name).set_weights(arrays)
     return history

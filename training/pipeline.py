@@ -34,7 +34,7 @@ from training.data import (
 )
 from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
-from training.language_model import pretrain_encoder
+from training.language_model import cache_key, pretrain_encoder, read_pretrained, write_pretrained
 from training.metrics import classification_report, format_report
 from training.progress import cli_logger, stop_if_ctrl_c
 from training.reports import plot_confusion_matrix, plot_learning_curve
@@ -101,6 +101,21 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         held.append(members[:cut])
         train.append(members[cut:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def language_model_cache(
+    cache_dir: Path | None, vocab: Vocabulary, train_ids: list[list[int]], config: TrainConfig
+) -> Path | None:
+    """Where this run's pre-trained encoder is cached; None without a cache or without pre-training. Everything
+    pre-training reads is in the key; the word2vec start is not, since the language model retrains it."""
+    if cache_dir is None or not config.language_model_epochs:
+        return None
+    settings = {
+        name: getattr(config, name)
+        for name in ("embedding_dim", "lstm_units", "max_len", "batch_size", "language_model_epochs", "seed")
+    }
+    settings["pretrain_embeddings"] = config.pretrain_embeddings
+    return cache_dir / "language_models" / f"{cache_key(vocab.tokens, train_ids, settings)}.npz"
 
 
 def label_names(values: list[str], names: str | None) -> list[str]:
@@ -246,22 +261,37 @@ def train(
     views = build_network(network)
     explainer = views.explainer
     embedding = explainer.get_layer("embedding")
-    if config.pretrain_embeddings:
-        stage = time.perf_counter()
-        documents = [[t.form for t in tokens[i]] for i in train_rows]
-        matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
-        embedding.set_weights([matrix])
-        timings["word2vec_s"] = time.perf_counter() - stage
-    language_model_loss: list[float] = []
-    if config.language_model_epochs:
-        stage = time.perf_counter()
-        log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
-        texts = bucketed_arrays(train_ids, np.zeros(len(train_rows)), config.batch_size, config.max_len, config.seed)
-        with redirect_stdout(sys.stderr):  # Keras prints its progress to stdout; every other progress line is on stderr
-            language_model_loss = pretrain_encoder(
-                explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
-            )
+    stage = time.perf_counter()
+    cached = language_model_cache(cache_dir, vocab, train_ids, config)
+    language_model_loss = read_pretrained(cached, explainer, log) if cached is not None else None
+    language_model_from_cache = language_model_loss is not None
+    if language_model_from_cache:
         timings["language_model_s"] = time.perf_counter() - stage
+        log.info(
+            "language model: %d epochs pre-trained by an earlier run on the same texts, read from cache %s",
+            config.language_model_epochs, cached,
+        )  # fmt: skip
+    else:
+        language_model_loss = []
+        if config.pretrain_embeddings:
+            stage = time.perf_counter()
+            documents = [[t.form for t in tokens[i]] for i in train_rows]
+            matrix = word2vec_matrix(documents, vocab, config.embedding_dim, config.seed, workers, logger=log)
+            embedding.set_weights([matrix])
+            timings["word2vec_s"] = time.perf_counter() - stage
+        if config.language_model_epochs:
+            stage = time.perf_counter()
+            log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
+            unlabelled = np.zeros(len(train_rows))
+            texts = bucketed_arrays(train_ids, unlabelled, config.batch_size, config.max_len, config.seed)
+            # Keras prints its progress to stdout; every other progress line is on stderr
+            with redirect_stdout(sys.stderr):
+                language_model_loss = pretrain_encoder(
+                    explainer, texts, config.language_model_epochs, logger=log, verbose=interactive
+                )
+            timings["language_model_s"] = time.perf_counter() - stage
+            if cached is not None:
+                write_pretrained(cached, explainer, language_model_loss, log)
     targets, val_targets = y[train_rows], y[val_rows]
     loss = "sparse_categorical_crossentropy"
     if teachers:
@@ -338,6 +368,7 @@ def train(
     metrics.update(
         history={k: [float(x) for x in v] for k, v in history.items()},
         language_model_loss=language_model_loss,
+        language_model_from_cache=language_model_from_cache,
         best_epoch=int(np.argmax(history["val_accuracy"])) + 1,
         train_rows=int(len(train_rows)),
         validation_rows=int(len(val_rows)),

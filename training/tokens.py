@@ -122,7 +122,8 @@ def tokenize_cached(
             what, tokenizer.name, fallbacks,
         )  # fmt: skip
     elif path is not None:
-        _write_cache(path, rows, logger)
+        payload = gzip.compress(json.dumps(rows, ensure_ascii=False).encode(), compresslevel=3)
+        write_cache_file(path, payload, logger, "the tokens")
     return tokens
 
 
@@ -137,17 +138,18 @@ def _read_cache(path: Path, logger: logging.Logger) -> list | None:
         return None
 
 
-def _write_cache(path: Path, rows: list, logger: logging.Logger) -> None:
-    """Keep the tokens for the next run. The cache only saves time: when it cannot be written, the run goes on."""
+def write_cache_file(path: Path, payload: bytes, logger: logging.Logger, what: str) -> None:
+    """Keep `payload` for the next run, whole or not at all. The cache only saves time: when it cannot be
+    written, the run goes on."""
     partial = path.with_suffix(f".{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(gzip.compress(json.dumps(rows, ensure_ascii=False).encode(), compresslevel=3))
+        partial.write_bytes(payload)
         os.replace(partial, path)
     except OSError as error:
         logger.warning(
-            "could not cache the tokens in %s (%s); going on without the cache (--cache-dir DIR or --no-cache "
-            "avoids this)", path.parent, error.strerror or error,
+            "could not cache %s in %s (%s); going on without the cache (--cache-dir DIR or --no-cache "
+            "avoids this)", what, path.parent, error.strerror or error,
         )  # fmt: skip
         with suppress(OSError):  # half written on a full disk; not there when the cache directory is a file
             partial.unlink(missing_ok=True)

@@ -122,8 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="store the embedding table as int8 with a scale per row (4x smaller bundle)",
     )
     parser.add_argument("--workers", type=int, default=2, help="tokenizer processes for large files, one JVM each")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data is cached")
-    parser.add_argument("--no-cache", action="store_true", help="tokenize again and cache nothing")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE, help="where tokenized data and pre-trained encoders are cached"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="tokenize and pre-train again, and cache nothing")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
     args = parser.parse_args(argv)
     if args.out is None and args.publish is None:
