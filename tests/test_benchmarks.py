@@ -153,6 +153,14 @@ def test_training_benchmark_gives_no_verdict_on_a_run_whose_language_model_came_
     assert verdicts[True] == []
 
 
+def test_accuracy_tables_mark_a_run_whose_encoder_came_from_the_cache() -> None:
+    from benchmarks.accuracy import wall_time
+
+    assert wall_time({"wall_s": 812.4, "language_model_from_cache": False}) == 812.4
+    assert wall_time({"wall_s": 412.4, "language_model_from_cache": True}) == "412 (encoder from cache)"
+    assert wall_time({"wall_s": 700.0}) == 700.0  # recorded before the cache existed
+
+
 def test_recorded_seeds_share_a_pinned_split_whether_or_not_they_named_it() -> None:
     from benchmarks.accuracy import changed_settings
 

@@ -10,11 +10,12 @@ import pytest
 
 from model.bundle import Bundle
 from model.network import NetworkConfig, build_network
+from model.vocab import Vocabulary
 from tests.conftest import FIXTURES
 from training.config import TrainConfig
 from training.data import read_labelled
 from training.language_model import pretrain_encoder, read_pretrained, write_pretrained
-from training.pipeline import bucketed_arrays, train
+from training.pipeline import bucketed_arrays, language_model_cache, train
 
 VOCAB = 40
 LAYERS = ("embedding", "bilstm", "attention", "classes")
@@ -133,28 +134,64 @@ def test_a_rerun_that_changes_only_the_classifier_reads_the_pre_trained_encoder_
     assert len(list((cache / "language_models").glob("*.npz"))) == 2
 
 
+def test_the_cache_key_holds_every_setting_pre_training_reads_and_no_classifier_setting() -> None:
+    vocab = Vocabulary(["<pad>", "<unk>", "영화", "최고"])
+    ids = [[2, 3], [3]]
+    default = language_model_cache(Path("cache"), vocab, ids, TrainConfig())
+    assert default is not None and default.parent == Path("cache") / "language_models"
+    pre_training = dict(
+        embedding_dim=64, lstm_units=64, max_len=32, batch_size=64, language_model_epochs=4, seed=7,
+        pretrain_embeddings=False,
+    )  # fmt: skip
+    for name, value in pre_training.items():
+        assert language_model_cache(Path("cache"), vocab, ids, TrainConfig(**{name: value})) != default, name
+    assert language_model_cache(Path("cache"), vocab, [[2, 3], [2]], TrainConfig()) != default
+    assert language_model_cache(Path("cache"), vocab, [[2], [3, 3]], TrainConfig()) != default  # not one stream
+    other_vocab = Vocabulary(["<pad>", "<unk>", "영화", "별로"])
+    assert language_model_cache(Path("cache"), other_vocab, ids, TrainConfig()) != default
+    classifier_only = dict(
+        epochs=9, dropout=0.1, embedding_dropout=0.1, learning_rate=1e-4, lr_schedule="cosine", weight_decay=0.01,
+        adversarial_epsilon=0.5, adversarial_from_epoch=1, patience=4, teachers=["runs/a"], teacher_weight=0.5,
+        attention="dot", attention_units=32,
+    )  # fmt: skip
+    for name, value in classifier_only.items():
+        assert language_model_cache(Path("cache"), vocab, ids, TrainConfig(**{name: value})) == default, name
+    assert language_model_cache(None, vocab, ids, TrainConfig()) is None
+    assert language_model_cache(Path("cache"), vocab, ids, TrainConfig(language_model_epochs=0)) is None
+
+
 def test_a_cached_encoder_that_cannot_be_read_or_does_not_fit_is_pre_trained_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    network = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4)).explainer
+    def network(units: int = 8):
+        return build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=units, attention_units=4)).explainer
+
+    def refused(path: Path, into, because: str, epochs: int = 2) -> None:
+        before = layer_weights(into, "embedding")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert read_pretrained(path, into, epochs, log) is None
+        assert f"language model cache {path} cannot be read" in caplog.text and because in caplog.text
+        assert all(np.array_equal(a, b) for a, b in zip(before, layer_weights(into, "embedding")))  # untouched
+
     log = logging.getLogger("test-language-model-cache")
+    pretrained, other = network(), network()
     path = tmp_path / "language_models" / "key.npz"
-    write_pretrained(path, network, [3.0, 2.5], log)
-    other = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=8, attention_units=4)).explainer
-    assert read_pretrained(path, other, log) == [3.0, 2.5]
+    write_pretrained(path, pretrained, [3.0, 2.5], log)
+    assert read_pretrained(path, other, 2, log) == [3.0, 2.5]
     for layer in ("embedding", "bilstm"):
-        assert all(np.array_equal(a, b) for a, b in zip(layer_weights(network, layer), layer_weights(other, layer)))
+        assert all(np.array_equal(a, b) for a, b in zip(layer_weights(pretrained, layer), layer_weights(other, layer)))
 
-    wider = build_network(NetworkConfig(VOCAB, 2, embedding_dim=8, lstm_units=16, attention_units=4)).explainer
-    before = layer_weights(wider, "embedding")
-    with caplog.at_level(logging.WARNING):
-        assert read_pretrained(path, wider, log) is None
-    assert f"language model cache {path} cannot be read" in caplog.text and "bilstm weights of shapes" in caplog.text
-    assert all(np.array_equal(a, b) for a, b in zip(before, layer_weights(wider, "embedding")))  # untouched
-
+    refused(path, network(units=16), "bilstm weights of shapes")
+    refused(path, network(), "losses of shape (2,) for 3 epochs", epochs=3)
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    np.savez(path, **(arrays | {"embedding/0": np.full_like(arrays["embedding/0"], np.nan)}))
+    refused(path, network(), "embedding weights that are not finite numbers")
+    with path.open("wb") as file:  # one array, not an archive
+        np.save(file, arrays["loss"])
+    refused(path, network(), "")
+    write_pretrained(path, pretrained, [3.0, 2.5], log)
     path.write_bytes(path.read_bytes()[:100])  # cut short, as a full disk or a killed copy leaves it
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        assert read_pretrained(path, other, log) is None
-    assert "cannot be read" in caplog.text
-    assert read_pretrained(tmp_path / "missing.npz", other, log) is None
+    refused(path, network(), "")
+    assert read_pretrained(tmp_path / "missing.npz", other, 2, log) is None

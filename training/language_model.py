@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import time
-import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -123,8 +122,10 @@ def pretrain_encoder(
 
 def cache_key(vocabulary: list[str], token_ids: list[list[int]], settings: dict) -> str:
     """What pre-training starts from: the vocabulary, every training text's token ids (in order: they
-    fix the batches) and the settings that shape the encoder or its training (sizes, epochs, seed)."""
-    described = {"vocabulary": vocabulary, "settings": settings, "v": CACHE_VERSION}
+    fix the batches), the settings that shape the encoder or its training (sizes, epochs, seed) and
+    this module's own constants."""
+    constants = {"sampled": SAMPLED_FORMS, "dropout": LANGUAGE_MODEL_DROPOUT, "lr": LANGUAGE_MODEL_LEARNING_RATE}
+    described = {"vocabulary": vocabulary, "settings": settings, "constants": constants, "v": CACHE_VERSION}
     digest = hashlib.sha256(json.dumps(described, ensure_ascii=False, sort_keys=True).encode())
     for ids in token_ids:
         digest.update(len(ids).to_bytes(4, "little") + np.asarray(ids, "<i4").tobytes())
@@ -143,25 +144,29 @@ def write_pretrained(path: Path, network: keras.Model, history: list[float], log
     write_cache_file(path, buffer.getvalue(), logger, "the pre-trained language model")
 
 
-def read_pretrained(path: Path, network: keras.Model, logger: logging.Logger) -> list[float] | None:
-    """Load the weights `write_pretrained` kept at `path` into `network`; returns the epochs' losses, or
+def read_pretrained(path: Path, network: keras.Model, epochs: int, logger: logging.Logger) -> list[float] | None:
+    """Load the weights `write_pretrained` kept at `path` into `network`; returns the `epochs` losses, or
     None (and `network` untouched) when there are none or they do not fit it."""
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():
+            return None
         with np.load(path, allow_pickle=False) as saved:
             weights = {
                 name: [saved[f"{name}/{index}"] for index in range(len(network.get_layer(name).get_weights()))]
                 for name in PRE_TRAINED_LAYERS
             }
-            history = [float(x) for x in saved["loss"]]
+            history = saved["loss"]
+        if history.shape != (epochs,):
+            raise ValueError(f"losses of shape {history.shape} for {epochs} epochs")
         for name, arrays in weights.items():
             expected = [w.shape for w in network.get_layer(name).get_weights()]
             if [a.shape for a in arrays] != expected:
                 raise ValueError(f"{name} weights of shapes {[a.shape for a in arrays]}, expected {expected}")
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:  # cut short, or from other code
+            if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in arrays):
+                raise ValueError(f"{name} weights that are not finite numbers")
+    except Exception as error:  # the cache only saves time: whatever is wrong with it, pre-train again
         logger.warning("language model cache %s cannot be read (%s); pre-training again", path, error)
         return None
     for name, arrays in weights.items():
         network.get_layer(name).set_weights(arrays)
-    return history
+    return [float(x) for x in history]

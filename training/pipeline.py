@@ -263,7 +263,9 @@ def train(
     embedding = explainer.get_layer("embedding")
     stage = time.perf_counter()
     cached = language_model_cache(cache_dir, vocab, train_ids, config)
-    language_model_loss = read_pretrained(cached, explainer, log) if cached is not None else None
+    language_model_loss = (
+        read_pretrained(cached, explainer, config.language_model_epochs, log) if cached is not None else None
+    )
     language_model_from_cache = language_model_loss is not None
     if language_model_from_cache:
         timings["language_model_s"] = time.perf_counter() - stage
