@@ -106,8 +106,10 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 def language_model_cache(
     cache_dir: Path | None, vocab: Vocabulary, train_ids: list[list[int]], config: TrainConfig
 ) -> Path | None:
-    """Where this run's pre-trained encoder is cached; None without a cache or without pre-training. Everything
-    pre-training reads is in the key; the word2vec start is not, since the language model retrains it."""
+    """Where this run's pre-trained encoder is cached; None without a cache or without pre-training. The key
+    holds what pre-training reads: the vocabulary, the token ids, the sizes, epochs and seed, and whether
+    word2vec starts it. A cached encoder is one such pre-training, not bit-for-bit the one this run would
+    make: word2vec's threads and the random draws of the layers made before pre-training vary."""
     if cache_dir is None or not config.language_model_epochs:
         return None
     settings = {
