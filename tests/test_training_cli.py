@@ -88,7 +88,10 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
         "--no-quantize-embeddings", cache=tmp_path,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "read from cache" in again.stderr
+    assert "tokenize training data: 3,000 texts read from cache" in again.stderr
+    # Only how the classifier learns changed, so the pre-trained encoder comes from the cache too.
+    assert "language model: 8 epochs pre-trained by an earlier run on the same texts, read from cache" in again.stderr
+    assert "language model epoch" not in again.stderr and "word2vec" not in again.stderr
     assert "no adversarial training: it would start at epoch 3 (--adversarial-from-epoch)" in again.stderr
     # The embedding ships as int8 unless asked not to: 1 byte per value instead of 4, and here (2,000 x 16
     # embedding, 16-unit LSTM) the embedding is most of the model file.

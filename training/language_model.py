@@ -147,21 +147,18 @@ def write_pretrained(path: Path, network: keras.Model, history: list[float], log
 def read_pretrained(path: Path, network: keras.Model, epochs: int, logger: logging.Logger) -> list[float] | None:
     """Load the weights `write_pretrained` kept at `path` into `network`; returns the `epochs` losses, or
     None (and `network` untouched) when there are none or they do not fit it."""
+    expected = {name: [w.shape for w in network.get_layer(name).get_weights()] for name in PRE_TRAINED_LAYERS}
     try:
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as saved:
-            weights = {
-                name: [saved[f"{name}/{index}"] for index in range(len(network.get_layer(name).get_weights()))]
-                for name in PRE_TRAINED_LAYERS
-            }
+            weights = {name: [saved[f"{name}/{i}"] for i in range(len(shapes))] for name, shapes in expected.items()}
             history = saved["loss"]
         if history.shape != (epochs,):
             raise ValueError(f"losses of shape {history.shape} for {epochs} epochs")
         for name, arrays in weights.items():
-            expected = [w.shape for w in network.get_layer(name).get_weights()]
-            if [a.shape for a in arrays] != expected:
-                raise ValueError(f"{name} weights of shapes {[a.shape for a in arrays]}, expected {expected}")
+            if [a.shape for a in arrays] != expected[name]:
+                raise ValueError(f"{name} weights of shapes {[a.shape for a in arrays]}, expected {expected[name]}")
             if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in arrays):
                 raise ValueError(f"{name} weights that are not finite numbers")
     except Exception as error:  # the cache only saves time: whatever is wrong with it, pre-train again
