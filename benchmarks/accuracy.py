@@ -368,12 +368,16 @@ def markdown_sections(data: dict) -> list[str]:
         )
         command = "python -m benchmarks.accuracy seeds" + (f" --section {name}" if name != "seeds" else "")
         if "recorded" in seeds:
+            command += f" --recorded {' '.join(seeds['recorded'])}"
+        elif seeds["options"]:
+            command += f" -- {' '.join(seeds['options'])}"
+        if all("train_config" in run for run in seeds["runs"].values()):
+            # against today's defaults, which may have changed since the runs
             settings = ", ".join(
                 f"{key} {' '.join(value) if isinstance(value, list) else value}"
                 for key, value in changed_settings(seeds["runs"]).items()
             )
             options = f", changed from the default configuration: {settings}" if settings else ", default configuration"
-            command += f" --recorded {' '.join(seeds['recorded'])}"
         else:
             options = ", default configuration" + (f" with `{' '.join(seeds['options'])}`" if seeds["options"] else "")
         files = {run.get("train_file") for run in seeds["runs"].values()} - {None, NSMC_TRAIN.name}

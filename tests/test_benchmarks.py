@@ -192,6 +192,25 @@ def test_an_ensemble_section_names_each_members_version_when_it_was_recorded() -
     assert markdown.endswith("--bundles runs/a runs/b --section ensemble_rerun`")
 
 
+def test_a_seeds_section_trained_by_options_names_what_differs_from_todays_defaults() -> None:
+    from dataclasses import asdict
+
+    from benchmarks.accuracy import markdown_sections
+    from training.config import TrainConfig
+
+    def run(seed: int) -> dict:
+        config = {**asdict(TrainConfig()), "seed": seed, "dropout": 0.5, "adversarial_epsilon": 0.0}
+        figures = {"validation_accuracy": 0.87, "test_accuracy": 0.86, "test_macro_f1": 0.86, "best_epoch": 5}
+        return {**figures, "wall_s": 700.0, "train_config": config}
+
+    section = {"runs": {"42": run(42), "43": run(43)}, "test_accuracy": {"mean": 0.86, "stdev": 0.0}}
+    section |= {key: section["test_accuracy"] for key in ("validation_accuracy", "test_macro_f1")}
+    # trained by `-- --adversarial-epsilon 0` when dropout 0.5 was the default: the header says both
+    (markdown,) = markdown_sections({"seeds_older": {**section, "options": ["--adversarial-epsilon", "0"]}})
+    assert "changed from the default configuration: adversarial_epsilon 0.0, dropout 0.5" in markdown
+    assert markdown.endswith("`python -m benchmarks.accuracy seeds --section seeds_older -- --adversarial-epsilon 0`")
+
+
 @pytest.fixture(scope="module")
 def second_tiny_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny_bundle's configuration with another seed of the weights and the same validation split."""
