@@ -367,10 +367,12 @@ def markdown_sections(data: dict) -> list[str]:
             + ["", ""]
         )
         command = "python -m benchmarks.accuracy seeds" + (f" --section {name}" if name != "seeds" else "")
+        ran = ""
         if "recorded" in seeds:
             command += f" --recorded {' '.join(seeds['recorded'])}"
         elif seeds["options"]:
             command += f" -- {' '.join(seeds['options'])}"
+            ran = " (run with the defaults of its day; the heading compares its settings with today's)"
         if all("train_config" in run for run in seeds["runs"].values()):
             # against today's defaults, which may have changed since the runs
             settings = ", ".join(
@@ -385,7 +387,7 @@ def markdown_sections(data: dict) -> list[str]:
         sections.append(
             f"## Seeds: {trained_on}{options}\n\n"
             + md_table(["seed", "validation acc.", "test acc.", "test macro-F1", "best epoch", "wall s"], rows)
-            + f"\n\n`{command}`"
+            + f"\n\n`{command}`{ran}"
         )
     if "ablation" in data:
         ablation = data["ablation"]
