@@ -265,6 +265,31 @@ except KeyboardInterrupt:
     assert ran.stdout.strip() == "raised again", ran.stderr[-1500:]
 
 
+def test_a_ctrl_c_during_work_under_cpp_is_held_back_until_that_work_ends() -> None:
+    probe = """
+import os, signal, time
+from training.progress import ctrl_c_held_back, remember_ctrl_c
+signal.signal(signal.SIGINT, signal.default_int_handler)
+remember_ctrl_c()
+try:
+    with ctrl_c_held_back():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        print("block finished")
+except KeyboardInterrupt:
+    print("raised after the block")
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("raised at once outside it")
+"""
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.stdout.split("\n")[:3] == ["block finished", "raised after the block", "raised at once outside it"], (
+        ran.stdout + ran.stderr[-1500:]
+    )
+
+
 def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Path, tmp_path: Path) -> None:
     notes = tmp_path / "mydocs"
     notes.mkdir()

@@ -36,7 +36,7 @@ from training.distill import load_teachers, teacher_probabilities
 from training.embeddings import word2vec_matrix
 from training.language_model import cache_key, pretrain_encoder, read_pretrained, write_pretrained
 from training.metrics import classification_report, format_report
-from training.progress import cli_logger, stop_if_ctrl_c
+from training.progress import cli_logger, ctrl_c_held_back, stop_if_ctrl_c
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
@@ -360,7 +360,8 @@ def train(
     )
     stage = time.perf_counter()
     unsaved = Bundle(out, explainer, vocab, bundle_config, {}, {"version": "unsaved"})
-    predictor = Predictor(unsaved, tokenizer_workers=workers)
+    with ctrl_c_held_back():  # starts the JVM when the tokens came from the cache, and traces the network
+        predictor = Predictor(unsaved, tokenizer_workers=workers)
     validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
     log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
     metrics: dict = {"validation": validation}

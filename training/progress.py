@@ -12,7 +12,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,32 @@ def stop_if_ctrl_c() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed since `remember_ctrl_c` (a no-op without it)."""
     if _ctrl_c.is_set():
         raise KeyboardInterrupt
+
+
+def _only_remember_ctrl_c(signum: int, frame: object) -> None:
+    _ctrl_c.set()
+
+
+@contextmanager
+def ctrl_c_held_back() -> Iterator[None]:
+    """Within the block, a Ctrl-C is only remembered; it is raised when the block ends.
+
+    For work where Python runs under C++: TensorFlow tracing a function, the JVM starting. A KeyboardInterrupt
+    raised there can come out as another error (a full test run saw exit 1 in place of 130, from an
+    interrupt inside a traced op's attribute lookup) or abort the interpreter. Without `remember_ctrl_c`, or
+    outside the main thread, the block runs as it is."""
+    if (
+        signal.getsignal(signal.SIGINT) is not _remember_ctrl_c
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, _only_remember_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, _remember_ctrl_c)
+    stop_if_ctrl_c()
 
 
 def tokenized_lines(total: int, logger: logging.Logger) -> Callable[[int], None]:
