@@ -22,8 +22,8 @@ class TrainConfig:
     lstm_units: int = 128
     attention: str = "additive"
     attention_units: int = 64
-    embedding_dropout: float = 0.4
-    dropout: float = 0.5
+    embedding_dropout: float = 0.2
+    dropout: float = 0.3
     epochs: int = 5
     batch_size: int = 128
     learning_rate: float = 1e-3
