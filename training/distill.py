@@ -17,6 +17,7 @@ from model.bundle import Bundle, BundleError
 from model.native_log import native_output_logged
 from model.predictor import Predictor
 from training.data import DataError, LabelledTexts, split_seed
+from training.progress import ctrl_c_held_back
 from training.tokens import tokenize_cached
 
 
@@ -70,7 +71,8 @@ def teacher_probabilities(
     """
     summed = np.zeros((len(rows), len(labels)))
     for bundle in teachers:
-        with native_output_logged():  # a first masked-LSTM call prints a oneDNN notice to fd 2
+        # a first masked-LSTM call prints a oneDNN notice to fd 2; a Ctrl-C waits out the JVM start and tracing
+        with native_output_logged(), ctrl_c_held_back():
             predictor = Predictor(bundle, tokenizer_workers=workers)
         tokens = tokenize_cached(data.texts, predictor.tokenizer, cache_dir, log, f"for {bundle.path}")
         answers = predictor.predict_encoded([predictor.encode(tokens[i]) for i in rows])
