@@ -78,11 +78,16 @@ def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     return root
 
 
-def kill_training_mid_fit(
-    args: list[str], cache: Path, sig: int = signal.SIGKILL, after: str = "Epoch 2/", wait_s: float = 0.0
+def stop_cli_midway(
+    args: list[str],
+    cache: Path,
+    sig: int = signal.SIGKILL,
+    after: str = "Epoch 2/",
+    wait_s: float = 0.0,
+    module: str = "training.train",
 ) -> tuple[int, str]:
-    """Run `python -m training.train ARGS`, send it `sig` `wait_s` after a line containing `after` (by default
-    once its second epoch has begun); (exit code, output)."""
+    """Run `python -m MODULE ARGS`, send it `sig` `wait_s` after a line containing `after` (by default once a
+    training run's second epoch has begun); (exit code, output)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     # A test run started as a background job without job control (`make test &` in a script) ignores SIGINT,
     # and its children would inherit that, as POSIX asks, and never hear the Ctrl-C sent below. A handled
@@ -92,7 +97,7 @@ def kill_training_mid_fit(
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "training.train", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     finally:
@@ -107,7 +112,7 @@ def kill_training_mid_fit(
             if after in line or time.monotonic() > deadline:
                 break
         time.sleep(wait_s)
-        assert process.poll() is None, "training ended before it could be killed"
+        assert process.poll() is None, f"{module} ended before it could be stopped"
         process.send_signal(sig)
         rest, _ = process.communicate(timeout=60)
         return process.returncode, "".join(seen) + rest

@@ -12,7 +12,7 @@ import pytest
 
 from model import registry
 from model.bundle import Bundle, BundleError
-from tests.conftest import FIXTURES, ROOT, kill_training_mid_fit
+from tests.conftest import FIXTURES, ROOT, stop_cli_midway
 from tests.registry_helpers import add_version, copy_root
 
 
@@ -87,7 +87,7 @@ def test_killed_training_with_publish_leaves_current_and_every_version_intact(
 ) -> None:
     root, versions = copy_root(published_root, tmp_path / "root")
     before = snapshot(root)
-    kill_training_mid_fit(
+    stop_cli_midway(
         ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root), "--epochs", "50", "--patience", "50",
          "--embedding-dim", "16", "--lstm-units", "16", "--no-pretrain-embeddings"],
         tmp_path,

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from model.bundle import Bundle
-from tests.conftest import FIXTURES, ROOT, kill_training_mid_fit
+from tests.conftest import FIXTURES, ROOT, stop_cli_midway
 
 GLOG_LINE = re.compile(r"^[IWEF]\d{4} ")
 SMALL = ["--epochs", "1", "--vocab-size", "2000", "--embedding-dim", "16", "--lstm-units", "16"]
@@ -219,7 +219,7 @@ def test_labels_that_differ_only_in_case_are_named_in_a_warning(tmp_path: Path) 
 def test_stopped_training_leaves_the_previous_bundle_intact(tiny_bundle: Path, tmp_path: Path, sig: int) -> None:
     out = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    code, output = kill_training_mid_fit(
+    code, output = stop_cli_midway(
         ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), "--epochs", "50", "--patience", "50"],
         tmp_path,
         sig,
@@ -240,9 +240,18 @@ def test_ctrl_c_while_the_model_is_evaluated_after_fit_exits_130(tmp_path: Path)
     out = tmp_path / "bundle"
     args = ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), *SMALL, "--language-model-epochs", "0"]
     for wait_s in (1.0, 1.0, 2.0):  # into the JVM's start, then the tagger's first load
-        code, output = kill_training_mid_fit(args, tmp_path, signal.SIGINT, "Restoring model weights", wait_s)
+        code, output = stop_cli_midway(args, tmp_path, signal.SIGINT, "Restoring model weights", wait_s)
         assert code == 130, output[-2000:]
         assert "Fatal Python error" not in output and not out.exists()
+
+
+def test_ctrl_c_during_an_evaluation_exits_130_with_one_line(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Tokenizing the NSMC test file takes about a minute: a Ctrl-C there says so in one line, no traceback."""
+    args = ["--bundle", str(tiny_bundle), "--data", str(FIXTURES / "nsmc_train_3k.tsv"), "--faithfulness"]
+    code, output = stop_cli_midway(args, tmp_path, signal.SIGINT, "predicting", 0.5, module="training.evaluate")
+    assert code == 130, output[-2000:]
+    assert output.rstrip().endswith("interrupted")
+    assert "Traceback" not in output and "Fatal Python error" not in output
 
 
 def test_a_ctrl_c_whose_interrupt_was_lost_is_raised_again_at_the_next_step() -> None:

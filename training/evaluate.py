@@ -83,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
     log = cli_logger("evaluate")
     try:
+        return run(args, log)
+    except KeyboardInterrupt:  # Ctrl-C on a long file: a line, not a traceback
+        log.error("interrupted")
+        return 130
+
+
+def run(args: argparse.Namespace, log: Logger) -> int:
+    """Evaluate as `args` say; the exit status."""
+    try:
         for path, option in ((args.json, "--json"), (args.faithfulness_json, "--faithfulness-json")):
             if path is not None:
                 check_output_file(path, option)
