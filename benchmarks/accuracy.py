@@ -49,7 +49,7 @@ from benchmarks.common import MODEL_DIR, NSMC_TEST, RESULTS, ROOT, md_table, tar
 from model.bundle import Bundle
 from model.predictor import Predictor
 from training.config import TrainConfig
-from training.data import read_labelled, split_seed
+from training.data import held_out_fraction, read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
 from training.pipeline import stratified_split
@@ -59,7 +59,12 @@ SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
 SAMPLES = Path.home() / ".cache" / "attnclf" / "benchmark-samples"
 TARGET_ACCURACY = 0.88
 # How bundles recorded before an option existed were trained (from_epoch came after epsilon).
-BEFORE_THE_OPTION = {"language_model_epochs": 0, "adversarial_epsilon": 0.0, "adversarial_from_epoch": 1}
+BEFORE_THE_OPTION = {
+    "language_model_epochs": 0,
+    "adversarial_epsilon": 0.0,
+    "adversarial_from_epoch": 1,
+    "max_val_rows": 0,
+}
 NOTE = (
     "Accuracy figures are from the official test files, each read once per reported configuration; "
     "settings were compared on the validation split (10% of the training file)."
@@ -245,18 +250,18 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
         raise SystemExit("ensemble needs --bundles with at least two trained bundle directories")
     members = {str(path): Predictor.load(path) for path in args.bundles}
     first = next(iter(members.values()))
+    train, test = read_labelled(args.train or NSMC_TRAIN), read_labelled(args.test or NSMC_TEST)
     split = {
         (
             tuple(member.labels),
             split_seed(member.bundle.metrics["train_config"]),
-            member.bundle.metrics["train_config"]["val_fraction"],
+            held_out_fraction(member.bundle.metrics["train_config"], len(train.texts)),
         )
         for member in members.values()
     }
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
-    train, test = read_labelled(args.train or NSMC_TRAIN), read_labelled(args.test or NSMC_TEST)
     for name, member in members.items():
         trained_on = member.bundle.manifest.get("data", {}).get("train", {}).get("sha256")
         if trained_on is not None and trained_on != train.sha256:

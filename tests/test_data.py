@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from model.tokenizer import MorphTokenizer
-from training.data import DataError, names_of_labels, read_labelled, sorted_label_values
+from training.config import TrainConfig
+from training.data import DataError, held_out_fraction, names_of_labels, read_labelled, sorted_label_values
 from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import tokenize_cached, tokenize_in_processes
 
@@ -92,6 +94,15 @@ def test_labels_spelled_as_raw_values_or_as_names_map_to_the_names(tmp_path: Pat
 def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -> None:
     path = write(tmp_path / "floats.csv", "document,label\n좋다,1\n최고,1.0\n싫다,0.0\n별로, 0 \n")
     assert read_labelled(path).labels == ["1", "1", "0", "0"]
+
+
+def test_validation_holds_out_a_tenth_but_at_most_max_val_rows() -> None:
+    defaults = asdict(TrainConfig())
+    assert held_out_fraction(defaults, 150_000) * 150_000 == pytest.approx(defaults["max_val_rows"])  # NSMC
+    assert held_out_fraction(defaults, 3_000) == defaults["val_fraction"]  # a small file: its tenth
+    assert held_out_fraction({**defaults, "max_val_rows": 0}, 150_000) == defaults["val_fraction"]  # no limit
+    before_the_limit = {key: value for key, value in defaults.items() if key != "max_val_rows"}  # an older bundle
+    assert held_out_fraction(before_the_limit, 150_000) == defaults["val_fraction"]
 
 
 def test_label_values_sort_as_numbers_only_when_all_are_integers() -> None:

@@ -78,6 +78,10 @@ def test_a_teacher_that_may_have_seen_the_validation_rows_is_refused(
         DataError, match="split has seed 42 and fraction 0.1, the student's has seed 42 and fraction 0.2"
     ):
         load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "val_fraction": 0.2})
+    # At most 100 validation rows of 3,000 is another split; a limit over 10% of them holds out the same rows.
+    with pytest.raises(DataError, match="fraction 0.1, the student's has seed 42 and fraction 0.0333"):
+        load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 100})
+    load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 5000})
     with pytest.raises(DataError, match="trained on another file than nsmc_test_1k.tsv"):
         load_teachers([tiny_bundle], read_labelled(FIXTURES / "nsmc_test_1k.tsv"), LABELS, STUDENT)
     with pytest.raises(

@@ -53,10 +53,11 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
         "--label-names", "negative,positive",
         *SMALL,
         "--adversarial-from-epoch", "1",
+        "--max-val-rows", "200",
         cache=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    stages = ("tokenize training data: 3,000 texts", "split:", "language model epoch 8/8",
+    stages = ("tokenize training data: 3,000 texts", " train / 200 validation rows", "language model epoch 8/8",
               "fit: up to 1 epochs, 22 batches per epoch, adversarial (epsilon 1) from epoch 1")  # fmt: skip
     for stage in (*stages, "bundle written", "2 classes: 0 → negative, 1 → positive"):
         assert stage in trained.stderr
@@ -85,7 +86,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
 
     again = run_cli(
         "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(tmp_path / "b2"), *SMALL,
-        "--no-quantize-embeddings", cache=tmp_path,
+        "--max-val-rows", "200", "--no-quantize-embeddings", cache=tmp_path,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "tokenize training data: 3,000 texts read from cache" in again.stderr
@@ -173,6 +174,12 @@ def write(path: Path, text: str) -> Path:
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
             ["--learning-rate", "inf"],
             "--learning-rate must be a finite number, got inf",
+        ),
+        (
+            "ok8.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--max-val-rows", "-1"],
+            "--max-val-rows must be 0 (no limit) or more, got -1",
         ),
         (
             "few.tsv",

@@ -228,6 +228,13 @@ def split_seed(train_config: dict) -> int:
     return train_config["seed"] if chosen is None else chosen
 
 
+def held_out_fraction(train_config: dict, rows: int) -> float:
+    """The share of a file's `rows` that a training run holds out for validation: `val_fraction`, but never
+    more than `max_val_rows` rows (0: no limit, as for bundles trained before the limit existed)."""
+    fraction, most = train_config["val_fraction"], train_config.get("max_val_rows", 0)
+    return min(fraction, most / rows) if most and rows else fraction
+
+
 def labels_differing_only_in_case(values: list[str]) -> list[list[str]]:
     """Groups of distinct label values that are the same word in another case (`Positive`, `positive`): most
     likely one class spelled two ways, which would train as two."""

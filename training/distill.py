@@ -16,7 +16,7 @@ import numpy as np
 from model.bundle import Bundle, BundleError
 from model.native_log import native_output_logged
 from model.predictor import Predictor
-from training.data import DataError, LabelledTexts, split_seed
+from training.data import DataError, LabelledTexts, held_out_fraction, split_seed
 from training.progress import ctrl_c_held_back
 from training.tokens import tokenize_cached
 
@@ -33,8 +33,10 @@ def check_teacher(bundle: Bundle, data: LabelledTexts, labels: list[str], studen
     if trained_on != data.sha256:
         raise DataError(f"teacher {bundle.path}: trained on another file than {data.path.name}")
     config = bundle.metrics.get("train_config", {})
-    theirs = (split_seed(config) if "seed" in config else None, config.get("val_fraction"))
-    ours = (split_seed(student), student["val_fraction"])
+    rows = len(data.texts)
+    recorded = {"seed", "val_fraction"} <= config.keys()
+    theirs = (split_seed(config), held_out_fraction(config, rows)) if recorded else (None, None)
+    ours = (split_seed(student), held_out_fraction(student, rows))
     if theirs != ours:
         raise DataError(
             f"teacher {bundle.path}: its validation split has seed {theirs[0]} and fraction {theirs[1]}, the "

@@ -27,6 +27,7 @@ from training.config import LR_SCHEDULES, TrainConfig
 from training.data import (
     DataError,
     LabelledTexts,
+    held_out_fraction,
     labels_differing_only_in_case,
     names_of_labels,
     sorted_label_values,
@@ -216,7 +217,8 @@ def train(
     timings["tokenize_s"] = time.perf_counter() - stage
 
     y = np.array([labels.index(to_name[v]) for v in train_data.labels], dtype=np.int32)
-    train_rows, val_rows = stratified_split(y, config.val_fraction, split_seed(asdict(config)))
+    held_out = held_out_fraction(asdict(config), len(y))
+    train_rows, val_rows = stratified_split(y, held_out, split_seed(asdict(config)))
     if not len(val_rows):
         raise DataError(
             f"{train_data.path}: {len(y)} rows are too few to hold out {config.val_fraction:.0%} of every class for "
