@@ -1,14 +1,14 @@
 """Training time: the stage timings a bundle recorded, or a full retrain timed against the 15-minute target.
 
-    python -m benchmarks.training [--bundle model/default]
-    python -m benchmarks.training --run [--train FILE] [--test FILE] [-- extra training.train options]
+    python -m benchmarks.training [--bundle model/default] [--name training]
+    python -m benchmarks.training --run [--train FILE] [--test FILE] [--name training_run] [-- training options]
 
 Without `--run`, summarises `timings` in the bundle's metrics.json (tokenize, word2vec, language model,
 fit, evaluate, total) as seconds and shares of the total, and the total against the target. With `--run`,
 retrains from scratch (`python -m training.train ... --no-cache`, full NSMC by default: about 14 minutes
 of both cores) into a temporary directory and reports its wall time and recorded timings. Target: a full retrain
 including tokenization takes <= 15 minutes (900 s). Writes benchmarks/results/training.json|.md, or
-training_run.json|.md with `--run`.
+training_run.json|.md with `--run` (`--name` chooses another results file).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=Path, default=NSMC_TRAIN, help="training file for --run (full NSMC)")
     parser.add_argument("--test", type=Path, default=NSMC_TEST, help="test file for --run (full NSMC)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on --run after this long")
+    parser.add_argument("--name", help="results file name (default: training, or training_run with --run)")
     args, extra = parser.parse_known_args(argv)
     extra = [arg for arg in extra if arg != "--"]
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         "## Targets\n\n" + (targets_table(checks) if checks else "No verdict: not a full retrain."),
     ]
     data |= {"timings": timings, "texts_tokenized": rows, "accuracy": accuracy, "targets": checks}
-    print(write_results(name, "Training time", data, sections, NOTE).read_text())
+    print(write_results(args.name or name, "Training time", data, sections, NOTE).read_text())
 
 
 if __name__ == "__main__":

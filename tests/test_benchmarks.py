@@ -141,12 +141,12 @@ def test_training_benchmark_gives_no_verdict_on_a_run_whose_language_model_came_
         (bundle / "metrics.json").write_text(json.dumps(recorded | {"language_model_from_cache": from_cache}))
         env = {**os.environ, "BENCHMARK_RESULTS": str(bundle)}
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.training", "--bundle", str(bundle)],
+            [sys.executable, "-m", "benchmarks.training", "--bundle", str(bundle), "--name", "timings"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        verdicts[from_cache] = json.loads((bundle / "training.json").read_text("utf-8"))["targets"]
-        markdown = (bundle / "training.md").read_text("utf-8")
+        verdicts[from_cache] = json.loads((bundle / "timings.json").read_text("utf-8"))["targets"]
+        markdown = (bundle / "timings.md").read_text("utf-8")
         assert ("read from the cache, so this is not a full retrain's time" in markdown) == from_cache
         assert ("No verdict: not a full retrain." in markdown) == from_cache
     assert [check["name"] for check in verdicts[False]] == ["recorded total_s / 15 min"]

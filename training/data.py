@@ -229,8 +229,9 @@ def split_seed(train_config: dict) -> int:
 
 
 def held_out_fraction(train_config: dict, rows: int) -> float:
-    """The share of a file's `rows` that a training run holds out for validation: `val_fraction`, but never
-    more than `max_val_rows` rows (0: no limit, as for bundles trained before the limit existed)."""
+    """The share of a file's `rows` that a training run holds out for validation: `val_fraction`, but no more
+    than `max_val_rows` rows (0: no limit, as for bundles trained before the limit existed; each class's
+    share is rounded, so the count can differ from it by one per class)."""
     fraction, most = train_config["val_fraction"], train_config.get("max_val_rows", 0)
     return min(fraction, most / rows) if most and rows else fraction
 
