@@ -283,3 +283,11 @@ def test_accuracy_benchmark_summarises_recorded_seeds_and_measures_an_ensemble(
         f"`python -m benchmarks.accuracy ensemble --bundles {' '.join(bundles)} --train {TEXTS} --test {TEST_TEXTS}`"
         in (markdown)
     )  # the command that reruns it, data included
+
+
+def test_a_measured_value_just_under_its_goal_does_not_print_as_the_goal() -> None:
+    from benchmarks.common import target, targets_table
+
+    table = targets_table([target("NSMC test accuracy", 0.87984, ">=", 0.88), target("ratio", 15.37, ">=", 10)])
+    assert "| NSMC test accuracy | 0.8798 | >= 0.88 | **missed** |" in table
+    assert "| ratio | 15.37 | >= 10 | met |" in table
