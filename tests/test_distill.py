@@ -70,18 +70,22 @@ def test_a_teacher_that_may_have_seen_the_validation_rows_is_refused(
 ) -> None:
     data = read_labelled(TRAIN)
     other_split = published_root / "current"  # trained with --seed 7
-    with pytest.raises(DataError, match="split has seed 7 and fraction 0.1, the student's has seed 42 and fraction"):
+    with pytest.raises(
+        DataError, match=r"split \(seed 7, 0.1 of the rows\) does not hold out every row of the student's \(seed 42"
+    ):
         load_teachers([tiny_bundle, other_split], data, LABELS, STUDENT)
     # Another seed for the network but the teacher's split: accepted.
     load_teachers([other_split], data, LABELS, {**STUDENT, "split_seed": 7})
+    # A student holding out more than the teacher did would be validated on rows the teacher learned.
     with pytest.raises(
-        DataError, match="split has seed 42 and fraction 0.1, the student's has seed 42 and fraction 0.2"
+        DataError, match=r"\(seed 42, 0.1 of the rows\) does not hold out every row of the student's \(seed 42, 0.2"
     ):
         load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "val_fraction": 0.2})
-    # At most 100 validation rows of 3,000 is another split; a limit over 10% of them holds out the same rows.
-    with pytest.raises(DataError, match="fraction 0.1, the student's has seed 42 and fraction 0.0333"):
-        load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 100})
-    load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 5000})
+    # Holding out fewer (at most 100 of the 3,000 rows), the student's validation rows are among the teacher's.
+    student_rows = stratified_split(np.array([int(value) for value in data.labels]), 100 / 3000, 42)[1]
+    teacher_rows = stratified_split(np.array([int(value) for value in data.labels]), 0.1, 42)[1]
+    assert set(student_rows) < set(teacher_rows)
+    load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 100})
     with pytest.raises(DataError, match="trained on another file than nsmc_test_1k.tsv"):
         load_teachers([tiny_bundle], read_labelled(FIXTURES / "nsmc_test_1k.tsv"), LABELS, STUDENT)
     with pytest.raises(
@@ -118,7 +122,7 @@ def test_training_cli_distils_from_teachers_and_refuses_a_bad_one(
         "--label-names", "negative,positive", "--teachers", str(published_root / "current"), cache=tmp_path,
     )  # fmt: skip
     assert refused.returncode == 2
-    assert "split has seed 7" in refused.stderr and "Traceback" not in refused.stderr
+    assert "split (seed 7, 0.1 of the rows) does not hold out" in refused.stderr and "Traceback" not in refused.stderr
     assert "tokenize" not in refused.stderr  # refused before anything was spent
     assert not (tmp_path / "refused").exists()
 

@@ -35,13 +35,15 @@ def check_teacher(bundle: Bundle, data: LabelledTexts, labels: list[str], studen
     config = bundle.metrics.get("train_config", {})
     rows = len(data.texts)
     recorded = {"seed", "val_fraction"} <= config.keys()
-    theirs = (split_seed(config), held_out_fraction(config, rows)) if recorded else (None, None)
+    theirs = (split_seed(config), held_out_fraction(config, rows)) if recorded else (None, 0.0)
     ours = (split_seed(student), held_out_fraction(student, rows))
-    if theirs != ours:
+    # With one seed, every class is shuffled the same way and its held-out rows are the first of that order, so
+    # a larger hold-out contains every row of a smaller one: such a teacher never trained on the student's.
+    if theirs[0] != ours[0] or theirs[1] < ours[1]:
         raise DataError(
-            f"teacher {bundle.path}: its validation split has seed {theirs[0]} and fraction {theirs[1]}, the "
-            f"student's has seed {ours[0]} and fraction {ours[1]}: the teacher has seen some of the student's "
-            "validation rows"
+            f"teacher {bundle.path}: its validation split (seed {theirs[0]}, {theirs[1]:.4g} of the rows) does not "
+            f"hold out every row of the student's (seed {ours[0]}, {ours[1]:.4g} of the rows): the teacher may "
+            "have trained on some of the student's validation rows"
         )
 
 
