@@ -19,7 +19,14 @@ from model.registry import RegistryError
 from model.tokenizer import TokenizerError, exit_process
 from training.data import FILE_TYPES, DataError, LabelledTexts, names_of_labels, read_labelled
 from training.metrics import classification_report, format_report
-from training.progress import HelpWithDefaults, check_output_file, cli_logger, load_predictor, tokenized_lines
+from training.progress import (
+    HelpWithDefaults,
+    check_output_file,
+    cli_logger,
+    load_predictor,
+    remember_ctrl_c,
+    tokenized_lines,
+)
 
 if TYPE_CHECKING:  # TensorFlow is imported only once the arguments and the data file are read
     from model.predictor import Encoded, Predictor
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.faithfulness_limit is not None and args.faithfulness_limit < 1:
         parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
     log = cli_logger("evaluate")
+    remember_ctrl_c()
     try:
         return run(args, log)
     except KeyboardInterrupt:  # Ctrl-C on a long file: a line, not a traceback

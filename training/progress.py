@@ -61,9 +61,10 @@ def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
     """The Predictor of a bundle, or of a ROOT's current version.
 
     Importing TensorFlow and the first masked-LSTM call print C++ log lines (a oneDNN notice that reads
-    like an error) to fd 2; they are logged instead.
+    like an error) to fd 2; they are logged instead. After `remember_ctrl_c`, a Ctrl-C meanwhile is raised
+    once the Predictor is loaded (`ctrl_c_held_back`: the JVM starts and the network is traced).
     """
-    with native_output_logged():
+    with native_output_logged(), ctrl_c_held_back():
         from model.predictor import Predictor
 
         return Predictor.load(resolve(bundle), tokenizer_workers=tokenizer_workers)
