@@ -407,7 +407,8 @@ def markdown_sections(data: dict) -> list[str]:
                 [name, pct(run["validation_accuracy"]), delta, pct(run["test_accuracy"]), run["best_epoch"],
                  f"{run['vocabulary']:,}" if "vocabulary" in run else "-", run["fit_s_per_epoch"], run["bundle_mb"]]
             )  # fmt: skip
-        validation_rows = round(ablation["train_rows"] * 0.1)
+        held_out = held_out_fraction((base or {}).get("train_config", {"val_fraction": 0.1}), ablation["train_rows"])
+        validation_rows = round(ablation["train_rows"] * held_out)
         sections.append(
             f"## Ablation: one change per row, {ablation['train_rows']:,} training rows, "
             f"≤ {ablation['epochs']} epochs\n\n"

@@ -288,6 +288,14 @@ def test_accuracy_benchmark_summarises_recorded_seeds_and_measures_an_ensemble(
 def test_a_measured_value_just_under_its_goal_does_not_print_as_the_goal() -> None:
     from benchmarks.common import target, targets_table
 
-    table = targets_table([target("NSMC test accuracy", 0.87984, ">=", 0.88), target("ratio", 15.37, ">=", 10)])
+    checks = [
+        target("NSMC test accuracy", 0.87984, ">=", 0.88),
+        target("one text short", 0.87998, ">=", 0.88),
+        target("ratio", 15.37, ">=", 10),
+        target("exactly", 0.88, ">=", 0.88),
+    ]
+    table = targets_table(checks)
     assert "| NSMC test accuracy | 0.8798 | >= 0.88 | **missed** |" in table
+    assert "| one text short | 0.87998 | >= 0.88 | **missed** |" in table
     assert "| ratio | 15.37 | >= 10 | met |" in table
+    assert "| exactly | 0.88 | >= 0.88 | met |" in table
