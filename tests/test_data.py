@@ -98,9 +98,10 @@ def test_spreadsheet_spellings_of_integer_labels_are_one_class(tmp_path: Path) -
 
 def test_validation_holds_out_a_tenth_but_at_most_max_val_rows() -> None:
     defaults = asdict(TrainConfig())
-    assert held_out_fraction(defaults, 150_000) * 150_000 == pytest.approx(defaults["max_val_rows"])  # NSMC
-    assert held_out_fraction(defaults, 3_000) == defaults["val_fraction"]  # a small file: its tenth
-    assert held_out_fraction({**defaults, "max_val_rows": 0}, 150_000) == defaults["val_fraction"]  # no limit
+    assert held_out_fraction(defaults, 150_000) == defaults["val_fraction"]  # no limit by default
+    limited = {**defaults, "max_val_rows": 3000}
+    assert held_out_fraction(limited, 150_000) * 150_000 == pytest.approx(3000)  # NSMC
+    assert held_out_fraction(limited, 3_000) == defaults["val_fraction"]  # a small file: its tenth
     before_the_limit = {key: value for key, value in defaults.items() if key != "max_val_rows"}  # an older bundle
     assert held_out_fraction(before_the_limit, 150_000) == defaults["val_fraction"]
 

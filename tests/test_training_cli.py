@@ -182,6 +182,13 @@ def write(path: Path, text: str) -> Path:
             "--max-val-rows must be 0 (no limit) or more, got -1",
         ),
         (
+            "few2.tsv",
+            "id\tdocument\tlabel\n" + "".join(f"{i}\t좋다 {i}\t{i % 2}\n" for i in range(40)),
+            ["--max-val-rows", "1"],
+            "40 rows are too few to hold out 2.5% of every class for validation (at most 1 rows, --max-val-rows); "
+            "give more rows, a larger --val-fraction or a larger --max-val-rows",
+        ),
+        (
             "few.tsv",
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n3\t최고\t1\n4\t최악\t0\n",
             [],
@@ -201,22 +208,29 @@ def test_bad_training_data_stops_with_a_clear_message(
     assert not out.exists()
 
 
-def test_labels_that_differ_only_in_case_are_named_in_a_warning(tmp_path: Path) -> None:
-    """Trained as separate classes (the file may mean that), but most likely one class spelled two ways."""
+def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:
+    """Labels spelled two ways are trained as separate classes (the file may mean that), but most likely they are
+    one class. A class of a few rows cannot be learned or measured, and one left without validation rows by
+    --max-val-rows is not measured either."""
     spellings = {"0": "negative", "1": "positive"}
     rows = pd.read_csv(FIXTURES / "nsmc_train_3k.tsv", sep="\t", keep_default_na=False, dtype=str)[:600]
     labels = [spellings[label].upper() if i % 3 == 0 else spellings[label] for i, label in enumerate(rows["label"])]
     path = tmp_path / "mixed-case.tsv"
     rows = rows.assign(label=labels)
     spam = pd.DataFrame({"id": ["0"], "document": ["광고 클릭하세요"], "label": ["spam"]})
-    pd.concat([rows, rows[:100], spam]).to_csv(path, sep="\t", index=False)  # 100 duplicates, a class of one row
+    ham = rows[300:312].assign(label="ham")  # 12 rows: 20 of the file's 713 held out are 0.34 of them, so none
+    pd.concat([rows, rows[:100], spam, ham]).to_csv(path, sep="\t", index=False)  # with 100 duplicates
     trained = run_cli(
         "training.train", "--train", str(path), "--out", str(tmp_path / "bundle"), *SMALL,
-        "--language-model-epochs", "0", "--no-pretrain-embeddings", cache=tmp_path,
+        "--language-model-epochs", "0", "--no-pretrain-embeddings", "--max-val-rows", "20", cache=tmp_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-1500:]
-    assert "5 classes: NEGATIVE, POSITIVE, negative, positive, spam" in trained.stderr
+    assert "6 classes: NEGATIVE, POSITIVE, ham, negative, positive, spam" in trained.stderr
     assert "warning: class 'spam' has only 1 row(s): too few to learn it or to measure it" in trained.stderr
+    assert (
+        "warning: none of class 'ham''s 12 rows is held out for validation (2.81% of each class is)" in trained.stderr
+    )
+    assert "none of class 'negative'" not in trained.stderr
     assert re.search(r"\d+ validation text\(s\) also occur among the training rows", trained.stderr)
     for pair in ("NEGATIVE, negative", "POSITIVE, positive"):
         assert f"warning: the labels {pair} differ only in case and are 2 separate classes" in trained.stderr
@@ -252,10 +266,12 @@ def test_ctrl_c_while_the_model_is_evaluated_after_fit_exits_130(tmp_path: Path)
         assert "Fatal Python error" not in output and not out.exists()
 
 
-def test_ctrl_c_during_an_evaluation_exits_130_with_one_line(tiny_bundle: Path, tmp_path: Path) -> None:
-    """Tokenizing the NSMC test file takes about a minute: a Ctrl-C there says so in one line, no traceback."""
+@pytest.mark.parametrize("after", ["loading bundle", "predicting"])
+def test_ctrl_c_during_an_evaluation_exits_130_with_one_line(tiny_bundle: Path, tmp_path: Path, after: str) -> None:
+    """Tokenizing the NSMC test file takes about a minute: a Ctrl-C there says so in one line, no traceback. So
+    does one while the model loads (TensorFlow's import, the JVM's start, the network's tracing)."""
     args = ["--bundle", str(tiny_bundle), "--data", str(FIXTURES / "nsmc_train_3k.tsv"), "--faithfulness"]
-    code, output = stop_cli_midway(args, tmp_path, signal.SIGINT, "predicting", 0.5, module="training.evaluate")
+    code, output = stop_cli_midway(args, tmp_path, signal.SIGINT, after, 0.5, module="training.evaluate")
     assert code == 130, output[-2000:]
     assert output.rstrip().endswith("interrupted")
     assert "Traceback" not in output and "Fatal Python error" not in output

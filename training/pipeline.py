@@ -42,7 +42,7 @@ from training.reports import plot_confusion_matrix, plot_learning_curve
 from training.tokens import DEFAULT_CACHE, tokenize_cached
 
 BATCHES_PER_POOL = 32  # texts are sorted by length within pools of this many batches
-FEW_ROWS_PER_CLASS = 10  # a class with fewer rows gets a warning: a tenth of them is its whole validation
+FEW_ROWS_PER_CLASS = 10  # a class with fewer rows gets a warning: with 10% held out, one row validates it at most
 
 
 def bucketed_arrays(
@@ -220,9 +220,12 @@ def train(
     held_out = held_out_fraction(asdict(config), len(y))
     train_rows, val_rows = stratified_split(y, held_out, split_seed(asdict(config)))
     if not len(val_rows):
+        limited = held_out < config.val_fraction
         raise DataError(
-            f"{train_data.path}: {len(y)} rows are too few to hold out {config.val_fraction:.0%} of every class for "
-            "validation; give more rows or a larger --val-fraction"
+            f"{train_data.path}: {len(y)} rows are too few to hold out {100 * held_out:.3g}% of every class for "
+            + (f"validation (at most {config.max_val_rows} rows, --max-val-rows); " if limited else "validation; ")
+            + "give more rows, a larger --val-fraction"
+            + (" or a larger --max-val-rows" if limited else "")
         )
     empty = [i for i in train_rows if not tokens[i]]
     if empty:  # nothing to read, so nothing to learn from
@@ -244,9 +247,16 @@ def train(
     seen = {train_data.texts[i] for i in train_rows}
     if repeated := sum(train_data.texts[i] in seen for i in val_rows):  # early stopping sees them as learned
         log.info("  %s validation text(s) also occur among the training rows (duplicates in the file)", f"{repeated:,}")
-    for name, count in zip(labels, np.bincount(y, minlength=len(labels))):
+    held_per_class = np.bincount(y[val_rows], minlength=len(labels))
+    for name, count, held in zip(labels, np.bincount(y, minlength=len(labels)), held_per_class):
         if count < FEW_ROWS_PER_CLASS:
             log.warning("warning: class %r has only %d row(s): too few to learn it or to measure it", name, count)
+        elif not held:  # a small class in a large file, once --max-val-rows limits the hold-out
+            log.warning(
+                "warning: none of class %r's %d rows is held out for validation (%.3g%% of each class is): its "
+                "validation figures are missing and early stopping does not see it; a larger --max-val-rows "
+                "holds out some", name, count, 100 * held_out,
+            )  # fmt: skip
 
     def ids_of(rows: np.ndarray) -> list[list[int]]:
         return [vocab.lookup(t.form for t in tokens[i][: config.max_len]) or [UNK_ID] for i in rows]

@@ -74,8 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "adversarial_from_epoch": "first epoch that also learns the adversarial batches (the ones before learn "
         "only the batches as they are, in half the time)",
         "val_fraction": "share of the training file held out for validation and early stopping",
-        "max_val_rows": "most rows held out for validation (0: no limit); past a few thousand, more validation "
-        "rows sharpen the choice of epoch less than they would add to training",
+        "max_val_rows": "most rows held out for validation (0: no limit): more rows to train on, but a noisier "
+        "choice of epoch (on NSMC, 3,000 rows let one seed in three stop at its second epoch)",
     }
     for name, meaning in numbers.items():
         default = getattr(defaults, name)
