@@ -51,7 +51,7 @@ def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
 def target(name: str, value: float, op: str, bound: float) -> dict:
     """A target check: `value op bound` with op '>=' or '<='."""
     met = value >= bound if op == ">=" else value <= bound
-    return {"name": name, "value": value, "target": f"{op} {bound:g}", "met": bool(met)}
+    return {"name": name, "value": value, "target": f"{op} {bound:g}", "goal": bound, "met": bool(met)}
 
 
 def machine_info() -> dict:
@@ -97,10 +97,7 @@ def shown_against(value: float, goal: float, met: bool) -> str:
 
 
 def targets_table(targets: Sequence[dict]) -> str:
-    rows = [
-        [t["name"], shown_against(t["value"], float(t["target"].split()[1]), t["met"]), t["target"], t["met"]]
-        for t in targets
-    ]
+    rows = [[t["name"], shown_against(t["value"], t["goal"], t["met"]), t["target"], t["met"]] for t in targets]
     return md_table(["target", "measured", "goal", "verdict"], rows)
 
 
