@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging.config
+import os
+import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import get_args
+from types import FrameType
+from typing import NoReturn, get_args
 
 import uvicorn
 
@@ -20,6 +24,7 @@ from model.registry import VERSIONS, is_versions_folder, resolve
 from model.tokenizer import preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def preload_tokenizer(model_dir: Path) -> None:
@@ -80,6 +85,33 @@ def check_address(host: str, port: int) -> None:
                 raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
+def _stop_starting(signum: int, frame: FrameType | None) -> NoReturn:
+    logging.getLogger("app").warning("%s while starting: not serving", STOP_SIGNALS[signal.Signals(signum)])
+    logging.shutdown()
+    os._exit(128 + signum)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they ended
+
+
+@contextmanager
+def stop_at_once_while_starting() -> Iterator[None]:
+    """Until uvicorn takes over the signals, Ctrl-C or SIGTERM ends the process at once with one log line and
+    exit status 128 + the signal's number.
+
+    Without this, Ctrl-C raises KeyboardInterrupt wherever the main thread is, mostly inside the JVM's start or
+    TensorFlow's import: a traceback of dozens of lines, and with their threads alive, at times an abort
+    ("terminate called without an active exception", SIGABRT). SIGTERM to PID 1 in a container would be
+    ignored until uvicorn runs. Nothing needs closing yet: no port is bound and no model loaded. A signal the
+    process was started ignoring (a background job without job control) stays ignored."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, _stop_starting)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = get_settings()
@@ -104,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     log_config = logging_config(args.log_level, stream=stderr_stream())
     logging.config.dictConfig(log_config)
-    with native_output_logged():  # the JVM and TensorFlow's import print to fd 2
+    with stop_at_once_while_starting(), native_output_logged():  # the JVM and TensorFlow's import print to fd 2
         preload_tokenizer(settings.MODEL_DIR)  # loads the tagger in the background during the import
         from app.main import app  # after argument parsing, so --help does not import TensorFlow
 

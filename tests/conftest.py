@@ -78,6 +78,22 @@ def published_root(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     return root
 
 
+def popen_hearing_ctrl_c(args: list[str], **popen: object) -> subprocess.Popen:
+    """`subprocess.Popen(args, cwd=ROOT, **popen)` for a child that must hear a Ctrl-C (SIGINT) sent to it.
+
+    A test run started as a background job without job control (`make test &` in a script) ignores SIGINT,
+    and its children would inherit that, as POSIX asks, and never hear it. A handled signal reverts to its
+    default action in the child, so it is handled here while the child starts."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, cwd=ROOT, **popen)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def stop_cli_midway(
     args: list[str],
     cache: Path,
@@ -89,20 +105,9 @@ def stop_cli_midway(
     """Run `python -m MODULE ARGS`, send it `sig` `wait_s` after a line containing `after` (by default once a
     training run's second epoch has begun); (exit code, output)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    # A test run started as a background job without job control (`make test &` in a script) ignores SIGINT,
-    # and its children would inherit that, as POSIX asks, and never hear the Ctrl-C sent below. A handled
-    # signal reverts to its default action in the child, so handle it here while the child starts.
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process = popen_hearing_ctrl_c(
+        [sys.executable, "-m", module, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     seen: list[str] = []
     try:
         deadline = time.monotonic() + 240

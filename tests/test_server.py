@@ -24,6 +24,7 @@ from app.launch import ROOT, RunningServer, free_port, running_server
 from app.settings import Settings
 from model.layout import sha256_file
 from model.predictor import Prediction, Predictor
+from tests.conftest import popen_hearing_ctrl_c
 
 TEXTS = [
     "배우들 연기가 정말 좋았고 스토리도 탄탄해서 시간 가는 줄 몰랐어요",
@@ -235,6 +236,42 @@ def test_a_bundle_keras_refuses_stops_the_start_with_exit_code_3(tiny_bundle: Pa
     assert done.returncode == 3, done.stderr[-2000:]
     records = [json.loads(line) for line in done.stderr.decode("utf-8", "replace").splitlines() if line.startswith("{")]
     assert any("model.keras" in record["message"] for record in records if record["level"] == "error"), records[-5:]
+
+
+@pytest.mark.parametrize(
+    ("sig", "library", "status", "name"),
+    [
+        (signal.SIGINT, "libjvm.so", 130, "Ctrl-C"),  # the JVM is starting, or the tagger loading
+        (signal.SIGTERM, "_pywrap_tensorflow_internal.so", 143, "SIGTERM"),  # TensorFlow is being imported
+    ],
+)
+def test_a_stop_signal_while_starting_ends_the_process_at_once_with_one_line(
+    tiny_bundle: Path, sig: int, library: str, status: int, name: str
+) -> None:
+    """Before uvicorn takes over the signals, Ctrl-C or SIGTERM ends `python -m app` with one JSON line and
+    exit status 128 + the signal's number: no KeyboardInterrupt traceback from inside the JVM or TensorFlow,
+    no abort. The signal is sent once the process has mapped the library whose start it interrupts."""
+    process = popen_hearing_ctrl_c(
+        [sys.executable, "-m", "app", "--port", str(free_port())],
+        env={**os.environ, "MODEL_DIR": str(tiny_bundle)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while library not in Path(f"/proc/{process.pid}/maps").read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, "the server ended before it could be stopped"
+            time.sleep(0.005)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    text = stderr.decode("utf-8", "replace")
+    assert process.returncode == status, text[-2000:]
+    assert "Traceback" not in text and "terminate called" not in text, text[-2000:]
+    last = json.loads(text.splitlines()[-1])
+    assert (last["level"], last["message"]) == ("warning", f"{name} while starting: not serving")
+    assert not any("Uvicorn running" in line for line in text.splitlines())
 
 
 def test_every_log_line_is_json_and_tensorflow_lines_are_native_records(tiny_bundle: Path, tmp_path: Path) -> None:
