@@ -6,6 +6,7 @@ import contextlib
 import html
 import io
 import re
+import signal
 import subprocess
 import sys
 import warnings
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from model.predictor import Predictor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stop_cli_midway
 from training import explain as explain_cli
 from training.explain import HIGH, explain, format_weight, korean_font, render_html, write_png
 
@@ -160,3 +161,13 @@ def test_an_unwritable_output_is_one_error_line_before_the_model_loads(tiny_bund
         result = run_explain("--bundle", str(tiny_bundle), "영화", "--color", "never", *option)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert not result.stdout and "Traceback" not in result.stderr and "loading" not in result.stderr
+
+
+def test_ctrl_c_while_the_model_loads_exits_130_with_one_line(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Loading takes seconds (TensorFlow's import, the JVM's start, the network's first trace): a Ctrl-C then
+    ends the run with one line, no traceback, and no explanation half printed."""
+    args = ["--bundle", str(tiny_bundle), "정말 재미있는 영화", "--color", "never"]
+    code, output = stop_cli_midway(args, tmp_path, signal.SIGINT, "loading bundle", 0.5, module="training.explain")
+    assert code == 130, output[-2000:]
+    assert output.rstrip().endswith("interrupted")
+    assert "Traceback" not in output and "tokens:" not in output

@@ -11,6 +11,7 @@ import html
 import os
 import sys
 from dataclasses import dataclass
+from logging import Logger
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from model.layout import BundleError  # noqa: E402
 from model.registry import RegistryError  # noqa: E402
 from model.tokenizer import TokenizerError, exit_process, text_problem  # noqa: E402
 from training.data import DataError  # noqa: E402
-from training.progress import check_output_file, cli_logger, load_predictor  # noqa: E402
+from training.progress import check_output_file, cli_logger, load_predictor, remember_ctrl_c  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
 if TYPE_CHECKING:  # TensorFlow is imported only once the arguments are read
@@ -351,6 +352,17 @@ def main(argv: list[str] | None = None) -> int:
             except DataError as error:
                 parser.error(str(error))
     log = cli_logger("explain")
+    remember_ctrl_c()
+    try:
+        return run(args, log)
+    except KeyboardInterrupt:  # while TensorFlow or the JVM loads: a line, not a traceback
+        log.error("interrupted")
+        return 130
+
+
+def run(args: argparse.Namespace, log: Logger) -> int:
+    """Explain and write as `args` say; the exit status."""
+    log.info("loading bundle %s", args.bundle)
     try:
         predictor = load_predictor(args.bundle, tokenizer_workers=1)
     except (BundleError, RegistryError, TokenizerError) as error:
