@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -13,7 +16,7 @@ from model.tokenizer import MorphTokenizer
 from training.config import TrainConfig
 from training.data import DataError, held_out_fraction, names_of_labels, read_labelled, sorted_label_values
 from training.reports import plot_confusion_matrix, plot_learning_curve
-from training.tokens import tokenize_cached, tokenize_in_processes
+from training.tokens import tokenize_cached, tokenize_in_processes, write_cache_file
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -245,6 +248,35 @@ def test_a_cache_that_cannot_be_written_or_read_only_costs_time(
         again = tokenize_cached(texts, tokenizer, cache, log, "data")
     assert again == tokens and f"token cache {cached} cannot be read" in caplog.text
     assert [p.name for p in cache.iterdir()] == [cached.name] and len(cached.read_bytes()) > 20  # written anew
+
+
+def test_a_partial_cache_file_is_removed_however_its_write_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C mid-write removes this process's partial file; the next write removes those that killed
+    processes left (12 MB each for NSMC's tokens), but not one another live run is writing."""
+    log, cache = logging.getLogger("test.tokens"), tmp_path / "cache"
+    cache.mkdir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its pid names no process now
+    killed = cache / f"tokens.json.{ended.pid}.partial"
+    live = cache / f"other.json.{os.getppid()}.partial"  # pytest's parent runs as long as this test
+    stale = cache / f"older.npz.{os.getppid()}.partial"
+    for orphan in (killed, live, stale):
+        orphan.write_bytes(b"half a file")
+    a_day_ago = time.time() - 25 * 3600
+    os.utime(stale, (a_day_ago, a_day_ago))  # its pid has been reused since
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_cache_file(cache / "mine.json.gz", b"payload", log, "the tokens")
+    assert sorted(p.name for p in cache.iterdir()) == [live.name]
+    monkeypatch.undo()
+    write_cache_file(cache / "mine.json.gz", b"payload", log, "the tokens")
+    assert sorted(p.name for p in cache.iterdir()) == ["mine.json.gz", live.name]
 
 
 def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
@@ -23,6 +24,8 @@ PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_TEXTS = 20_000  # below this, starting a JVM per process costs more than it saves
 PROCESS_CHUNK = 500  # texts per task: Ctrl-C cancels the chunks not begun and waits for those in hand (2,000: ~6 s)
+PARTIAL_SUFFIX = ".partial"
+ORPHAN_AGE_S = 24 * 3600
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attnclf" / "tokens"
 
 
@@ -140,10 +143,14 @@ def _read_cache(path: Path, logger: logging.Logger) -> list | None:
 
 def write_cache_file(path: Path, payload: bytes, logger: logging.Logger, what: str) -> None:
     """Keep `payload` for the next run, whole or not at all. The cache only saves time: when it cannot be
-    written, the run goes on."""
-    partial = path.with_suffix(f".{os.getpid()}.partial")
+    written, the run goes on.
+
+    It is written to `KEY.PID.partial` and renamed into place. The partial file is removed however the write
+    ends (a full disk, a Ctrl-C); one left by a killed process is removed by the next write to the folder."""
+    partial = path.with_suffix(f".{os.getpid()}{PARTIAL_SUFFIX}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path.parent)
         partial.write_bytes(payload)
         os.replace(partial, path)
     except OSError as error:
@@ -151,5 +158,29 @@ def write_cache_file(path: Path, payload: bytes, logger: logging.Logger, what: s
             "could not cache %s in %s (%s); going on without the cache (--cache-dir DIR or --no-cache "
             "avoids this)", what, path.parent, error.strerror or error,
         )  # fmt: skip
-        with suppress(OSError):  # half written on a full disk; not there when the cache directory is a file
+    finally:
+        with suppress(OSError):  # gone once renamed; never made when the cache directory is a file
             partial.unlink(missing_ok=True)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the partial cache files whose writer is gone (killed mid-write): not this process's, and either
+    no process has that pid or the file is older than a day (the pid was reused)."""
+    for orphan in folder.glob(f"*{PARTIAL_SUFFIX}"):
+        pid = orphan.suffixes[-2][1:] if len(orphan.suffixes) >= 2 else ""
+        with suppress(OSError):  # another run's write ending meanwhile, or no permission: left as it is
+            if pid == str(os.getpid()):
+                continue
+            if not _running(pid) or time.time() - orphan.stat().st_mtime > ORPHAN_AGE_S:
+                orphan.unlink()
+
+
+def _running(pid: str) -> bool:
+    """Whether a process with this pid exists (one of another user's counts)."""
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:
+        return True
+    except (ProcessLookupError, OverflowError, ValueError):  # no such process, or no pid at all
+        return False
+    return True
