@@ -91,8 +91,13 @@ def text_problem(text: str) -> tuple[str, str, dict] | None:
         )
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "invalid_unicode", "text contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode", {}
+    except UnicodeEncodeError as error:
+        return (
+            "invalid_unicode",
+            "text contains the lone surrogate {name} at position {position} (U+D800-U+DFFF), which is not valid "
+            "Unicode",
+            {"name": f"U+{ord(text[error.start]):04X}", "position": error.start},
+        )
     return None
 
 

@@ -236,6 +236,7 @@ def test_security_headers_on_page_api_and_errors(client: TestClient) -> None:
     page = client.get("/")
     assert page.headers["content-security-policy"] == PAGE_CSP
     assert "script-src 'self'" in PAGE_CSP and "unsafe-inline" not in PAGE_CSP
+    assert client.get("/static/index.html").status_code == 404  # no copy of the page without its policy
     too_big = client.post(
         "/v1/predict",
         content=b"x" * (client.app.state.settings.MAX_BODY_BYTES + 1),

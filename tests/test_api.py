@@ -258,7 +258,7 @@ BAD_REQUESTS = [
         {"content": b'{"text": "a\\ud800b"}', "headers": {"content-type": "application/json"}},
         422,
         ["body", "text"],
-        "lone surrogate",
+        "text contains the lone surrogate U+D800 at position 1 (U+D800-U+DFFF)",
     ),
     ("/v1/predict/batch", {"json": {"texts": []}}, 422, ["body", "texts"], "at least 1 item"),
     (

@@ -71,7 +71,7 @@ def test_output_to_a_pipe_or_file_is_plain_text_with_the_weights(tiny_bundle: Pa
         ("   ", "text must not be empty or only whitespace and invisible characters"),
         ("\u200b\ufeff", "text must not be empty or only whitespace and invisible characters"),
         ("영화\x01좋다", "text contains the control character U+0001 at position 2"),
-        ("영화\udcff", "lone surrogate (U+D800-U+DFFF), which is not valid Unicode (a terminal or shell that"),
+        ("영화\udcff", "lone surrogate U+DCFF at position 2 (U+D800-U+DFFF), which is not valid Unicode (a terminal"),
     ],
 )
 def test_texts_the_api_refuses_are_refused_in_the_same_words(

@@ -40,7 +40,8 @@ const KOREAN_PROBLEMS = {
   blank_text: () => "보이는 글자가 없습니다. 분석할 글을 입력하세요",
   control_character: ({ name, position }) =>
     Number.isInteger(position) && `${position + 1}번째 글자가 제어 문자(${name})입니다. 탭과 줄바꿈 말고는 쓸 수 없습니다`,
-  invalid_unicode: () => "올바른 유니코드가 아닌 문자(짝 없는 서로게이트)가 있습니다",
+  invalid_unicode: ({ name, position }) =>
+    Number.isInteger(position) && `${position + 1}번째 글자(${name})가 짝 없는 서로게이트입니다. 올바른 유니코드가 아닙니다`,
   string_too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}자입니다. ${limit}자까지 분석할 수 있습니다`,
   too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}줄입니다. 한 번에 ${limit}줄까지 분석할 수 있습니다`,
   more_problems: ({ count }) => Number.isInteger(count) && `그 밖에도 문제가 ${count}개 더 있습니다`,
