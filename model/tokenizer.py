@@ -307,17 +307,53 @@ def composed(text: str) -> tuple[str, list[tuple[int, int]]] | None:
     return "".join(characters), sources
 
 
-def _tagged(text: str, joined: tuple[str, list[tuple[int, int]]] | None) -> str:
-    """What the tagger reads for `text`: its composition when `composed(text)` found one (`joined`)."""
-    return text if joined is None else joined[0]
+_JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner
 
 
-def _in_source(text: str, joined: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
-    """Tokens of `composed(text)` (`joined`; None: nothing composed) moved back onto the characters of
-    `text` they came from."""
+def _skipped(text: str, index: int) -> bool:
+    """Whether the tagger skips `text[index]`: an invisible format character (category Cf), except a joiner
+    between two characters that are not letters (inside an emoji sequence such as 👨‍👩‍👧, where it is part
+    of what shows)."""
+    char = text[index]
+    if unicodedata.category(char) != "Cf":
+        return False
+    if char not in _JOINERS or not 0 < index < len(text) - 1:
+        return True
+    return any(unicodedata.category(text[side]).startswith("L") for side in (index - 1, index + 1))
+
+
+def readable(text: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """What the tagger reads for `text`, and for each of its characters the span of `text` it came from;
+    None when the tagger reads `text` as it is (the usual case, at the cost of a check or two).
+
+    Invisible format characters are skipped (`_skipped`: zero-width space, soft hyphen, byte order mark,
+    direction marks, word joiner, a joiner between Hangul). Tagged as they were, each became a token of its
+    own that split the word around it ("재미\u200b없다" read as 재미 / U+200B / 없다) and took attention; now a
+    skipped character lies inside the span of the token around it, or between tokens like a space. Then
+    decomposed sequences are composed (`composed`).
+    """
+    kept = None if text.isprintable() else [i for i in range(len(text)) if not _skipped(text, i)]
+    if kept is None or len(kept) == len(text):
+        return composed(text)
+    visible = "".join(text[i] for i in kept)
+    joined = composed(visible)
     if joined is None:
+        return visible, [(i, i + 1) for i in kept]
+    result, sources = joined
+    return result, [(kept[start], kept[end - 1] + 1) for start, end in sources]
+
+
+def _tagged(text: str, read: tuple[str, list[tuple[int, int]]] | None) -> str:
+    """What the tagger reads for `text`, given `readable(text)` (`read`)."""
+    return text if read is None else read[0]
+
+
+def _in_source(text: str, read: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
+    """Tokens of what the tagger read (`read`, from `readable(text)`; None: `text` itself) moved back onto the
+    characters of `text` they came from."""
+    if read is None:
         return tokens
-    sources = joined[1]
+    sources = read[1]
     moved = []
     for token in tokens:
         start, end = sources[token.start][0], sources[max(token.start, token.end - 1)][1]
@@ -498,8 +534,10 @@ class MorphTokenizer:
         if not text.strip():
             return []
         try:
-            joined = composed(text)
-            return _in_source(text, joined, self._tag(_tagged(text, joined)))
+            read = readable(text)
+            if not _tagged(text, read).strip():
+                return []  # only invisible characters and spaces
+            return _in_source(text, read, self._tag(_tagged(text, read)))
         except Exception as error:  # a tagger bug must not fail the request: fall back to words
             log.warning("%s failed on a text of %d chars (%s); splitting on whitespace", self.name, len(text), error)
             self.fallbacks += 1
@@ -561,12 +599,12 @@ class MorphTokenizer:
         results: list[list[Token]] = []
         for start in range(0, len(texts), KIWI_CHUNK):
             part = list(texts[start : start + KIWI_CHUNK])
-            joined = [composed(text) for text in part]
+            reads = [readable(text) for text in part]
             try:
-                analysed = self._kiwi.tokenize([_tagged(text, join) for text, join in zip(part, joined)])
+                analysed = self._kiwi.tokenize([_tagged(text, read) for text, read in zip(part, reads)])
                 results += [
-                    _in_source(text, join, _kiwi_tokens(_tagged(text, join), morphemes))
-                    for text, join, morphemes in zip(part, joined, analysed)
+                    _in_source(text, read, _kiwi_tokens(_tagged(text, read), morphemes))
+                    for text, read, morphemes in zip(part, reads, analysed)
                 ]
             except Exception:  # find the text at fault one by one, each with the per-text fallback
                 results += [self.tokenize(text) for text in part]

@@ -29,6 +29,7 @@ from model.tokenizer import (
     composed,
     jvm_options,
     preload,
+    readable,
 )
 from model.vocab import PAD_ID, UNK_ID, Vocabulary
 from tests.conftest import FIXTURES, ROOT
@@ -493,6 +494,34 @@ def test_composition_joins_runs_and_leaves_single_characters_alone() -> None:
     assert composed("x\u0301") is None  # already NFC: no precomposed x with an acute
     assert composed("아깝\uf933") is None  # NFC would rewrite the compatibility ideograph; NSMC writes it so
     assert composed("e\u0301t\u1100\u1161") == ("ét가", [(0, 2), (2, 3), (3, 5)])
+
+
+INVISIBLE = ["\u200b", "\u00ad", "\ufeff", "\u2060", "\u200e", "\u200d"]  # ZWSP, soft hyphen, BOM, WJ, LRM, ZWJ
+
+
+@pytest.mark.parametrize("name", ["okt", "kiwi"])
+def test_invisible_format_characters_inside_words_are_skipped_not_tokens(name: str) -> None:
+    """A zero-width space or soft hyphen pasted from the web used to become a token of its own, which split the
+    word around it and took attention. The tagger now reads the text without them, and the token around one
+    spans it, so the spans still index the text as submitted. A joiner inside an emoji sequence is kept."""
+    tokenizer = MorphTokenizer(name, {"norm": True, "stem": True} if name == "okt" else {})
+    expected = [t.form for t in tokenizer.tokenize(REVIEW)]
+    for char in INVISIBLE:
+        text = REVIEW.replace("지루", f"{char}지{char}루{char}").replace("좋았", f"좋{char}았")
+        for tokens in [tokenizer.tokenize(text), *tokenizer.tokenize_many([text] * PARALLEL_MIN_TEXTS)]:
+            assert [t.form for t in tokens] == expected, repr(char)
+            assert_spans_point_at_text(text, tokens)
+            assert any(char in t.text for t in tokens)  # inside a token's span, not cut out of the text
+    family = "가족 👨\u200d👩\u200d👧 영화"
+    assert "👨\u200d👩\u200d👧" in [t.text for t in tokenizer.tokenize(family)]
+    assert tokenizer.tokenize("\u200b\ufeff \u200b") == []
+
+
+def test_reading_without_invisible_characters_maps_back_to_the_source() -> None:
+    assert readable(REVIEW) is None and readable("줄\n바꿈") is None
+    assert readable("재미\u200b없다") == ("재미없다", [(0, 1), (1, 2), (3, 4), (4, 5)])
+    text = "e\u0301\u200bt\u1100\u1161"  # a combining accent, a zero-width space, conjoining jamo
+    assert readable(text) == ("ét가", [(0, 2), (3, 4), (4, 6)])
 
 
 @settings(max_examples=300, deadline=None)

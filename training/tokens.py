@@ -36,8 +36,8 @@ def cache_key(texts: list[str], tokenizer: MorphTokenizer) -> str:
         encoded = text.encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little") + encoded)
     # "v" goes up whenever tokenizing itself changes (3: decomposed text composed, skipped characters covered;
-    # 4: words over 140 characters tagged in pieces).
-    config = json.dumps({"texts": digest.hexdigest(), "tokenizer": tokenizer.config(), "v": 4}, sort_keys=True)
+    # 4: words over 140 characters tagged in pieces; 5: invisible format characters skipped).
+    config = json.dumps({"texts": digest.hexdigest(), "tokenizer": tokenizer.config(), "v": 5}, sort_keys=True)
     return hashlib.sha256(config.encode()).hexdigest()[:32]
 
 
