@@ -58,7 +58,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     stages = ("tokenize training data: 3,000 texts", " train / 200 validation rows", "language model epoch 8/8",
-              "fit: up to 1 epochs, 22 batches per epoch, adversarial (epsilon 1) from epoch 1")  # fmt: skip
+              "fit: up to 1 epoch(s), 22 batches per epoch, adversarial (epsilon 1) from epoch 1")  # fmt: skip
     for stage in (*stages, "bundle written", "2 classes: 0 → negative, 1 → positive"):
         assert stage in trained.stderr
     assert_no_native_lines(trained.stderr)
@@ -176,6 +176,12 @@ def write(path: Path, text: str) -> Path:
             "--learning-rate must be a finite number, got inf",
         ),
         (
+            "ok9.tsv",
+            "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
+            ["--dropout", "1.5"],
+            "--dropout must be at least 0 and below 1, got 1.5",
+        ),
+        (
             "ok8.tsv",
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
             ["--max-val-rows", "-1"],
@@ -206,6 +212,32 @@ def test_bad_training_data_stops_with_a_clear_message(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--vocab-size", "2"], "--vocab-size must be at least 3, got 2"),
+        (["--embedding-dim", "0"], "--embedding-dim must be at least 1, got 0"),
+        (["--lstm-units", "0"], "--lstm-units must be at least 1, got 0"),
+        (["--min-count", "0"], "--min-count must be at least 1, got 0"),
+        (["--patience", "-1"], "--patience must be at least 0, got -1"),
+        (["--embedding-dropout", "-0.1"], "--embedding-dropout must be at least 0 and below 1, got -0.1"),
+        (["--dropout", "1"], "--dropout must be at least 0 and below 1, got 1.0"),
+        (["--learning-rate", "-1"], "--learning-rate must be above 0, got -1.0"),
+        (["--weight-decay", "-0.5"], "--weight-decay must be 0 or more, got -0.5"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+    ],
+)
+def test_an_option_out_of_its_range_is_refused_before_any_work(extra: list[str], message: str) -> None:
+    """Checked with the others before the data is read: a --dropout of 1.5 used to fail with a traceback after
+    tokenizing, and a negative learning rate trained a bundle."""
+    from training.data import DataError
+    from training.train import config_from_args, parse_args
+
+    with pytest.raises(DataError) as refused:
+        config_from_args(parse_args(["--train", "x.tsv", "--out", "y", *extra]))
+    assert str(refused.value) == message
 
 
 def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:

@@ -297,7 +297,7 @@ def train(
             timings["word2vec_s"] = time.perf_counter() - stage
         if config.language_model_epochs:
             stage = time.perf_counter()
-            log.info("language model: up to %d epochs over the training texts", config.language_model_epochs)
+            log.info("language model: up to %d epoch(s) over the training texts", config.language_model_epochs)
             unlabelled = np.zeros(len(train_rows))
             texts = bucketed_arrays(train_ids, unlabelled, config.batch_size, config.max_len, config.seed)
             # Keras prints its progress to stdout; every other progress line is on stderr
@@ -339,7 +339,7 @@ def train(
         if adversarial
         else ""
     )
-    log.info("fit: up to %d epochs, %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", perturbing)
+    log.info("fit: up to %d epoch(s), %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", perturbing)
     if config.adversarial_epsilon and not adversarial:
         log.info(
             "  no adversarial training: it would start at epoch %d (--adversarial-from-epoch), after the last",

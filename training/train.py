@@ -24,6 +24,21 @@ from training.data import FILE_TYPES, DataError, read_labelled
 from training.progress import HelpWithDefaults, cli_logger, remember_ctrl_c
 from training.tokens import DEFAULT_CACHE
 
+# The smallest value of each whole-number option that makes a model (the vocabulary holds padding, the
+# unknown form and at least one form).
+SMALLEST = {
+    "max_len": 1,
+    "vocab_size": 3,
+    "min_count": 1,
+    "embedding_dim": 1,
+    "lstm_units": 1,
+    "attention_units": 1,
+    "epochs": 1,
+    "batch_size": 1,
+    "patience": 0,
+    "adversarial_from_epoch": 1,
+}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
@@ -156,9 +171,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--adversarial-epsilon must be 0 or more, got {config.adversarial_epsilon}")
     if config.language_model_epochs < 0:
         raise DataError(f"--language-model-epochs must be 0 or more, got {config.language_model_epochs}")
-    for option in ("max_len", "epochs", "batch_size", "adversarial_from_epoch"):
-        if getattr(config, option) < 1:
-            raise DataError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(config, option)}")
+    for option, least in SMALLEST.items():
+        if getattr(config, option) < least:
+            raise DataError(f"--{option.replace('_', '-')} must be at least {least}, got {getattr(config, option)}")
+    for option in ("dropout", "embedding_dropout"):
+        if not 0.0 <= getattr(config, option) < 1.0:
+            raise DataError(
+                f"--{option.replace('_', '-')} must be at least 0 and below 1, got {getattr(config, option)}"
+            )
+    if config.learning_rate <= 0:
+        raise DataError(f"--learning-rate must be above 0, got {config.learning_rate}")
+    if config.weight_decay < 0:
+        raise DataError(f"--weight-decay must be 0 or more, got {config.weight_decay}")
+    if args.workers < 1:
+        raise DataError(f"--workers must be at least 1, got {args.workers}")
     return config
 
 
