@@ -36,6 +36,19 @@ def test_an_unpaired_quote_in_a_tsv_does_not_join_rows(tmp_path: Path, caplog: p
     assert "double quote without a closing one" in caplog.text and "data row 1" in caplog.text
 
 
+def test_a_single_quote_that_never_closes_in_a_tsv_is_read_as_a_character(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no second quote to end it, the quoted text runs to the end of the file, which CSV quoting refuses
+    ("EOF inside string"): the file is read again with quotes as ordinary characters, and the log names the row."""
+    rows = ["좋다", '"이거 뭐야 ㅋㅋ', "싫다", "최고"]
+    path = write(tmp_path / "one.tsv", "document\tlabel\n" + "".join(f"{row}\t{i % 2}\n" for i, row in enumerate(rows)))
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        data = read_labelled(path)
+    assert (data.texts, data.labels) == (rows, ["0", "1", "0", "1"])
+    assert "the double quote that opens a text at data row 2 never closes" in caplog.text
+
+
 def test_quoted_line_breaks_of_an_excel_unicode_export_stay_in_their_cell(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

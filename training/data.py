@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -37,13 +38,36 @@ class LabelledTexts:
         return {"file": self.path.name, "sha256": self.sha256, "rows": len(self.texts)}
 
 
+_UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")  # pandas' row: the data row, from 1
+
+
 def _read_separated(path: Path, separator: str) -> pd.DataFrame:
     """CSV quoting, as NSMC is read; but in a TSV, a text that spans lines and holds tabs can only come from a
     double quote that opens a text and never closes, which joins the following rows, their tabs included, into
-    it. Such a file is read again with quotes taken as ordinary characters, and the log says so. A quoted text
-    with line breaks and no tab is kept: Excel's "Unicode text" export writes a cell with line breaks so."""
-    encoding = _encoding_of(path)
-    frame = pd.read_csv(path, sep=separator, keep_default_na=False, dtype=str, encoding=encoding)
+    it (or, when no later quote ends it, runs to the end of the file, which CSV quoting refuses). Such a file is
+    read again with quotes taken as ordinary characters, and the log says so. A quoted text with line breaks
+    and no tab is kept: Excel's "Unicode text" export writes a cell with line breaks so."""
+    read = functools.partial(
+        pd.read_csv, path, sep=separator, keep_default_na=False, dtype=str, encoding=_encoding_of(path)
+    )
+    try:
+        frame = read()
+    except pd.errors.ParserError as error:  # one quote that never closes swallows the rest of the file
+        unclosed = _UNCLOSED_QUOTE.search(str(error))
+        if separator != "\t" or unclosed is None:
+            raise
+        try:
+            literal = read(quoting=csv.QUOTE_NONE)
+        except pd.errors.ParserError:
+            raise error from None
+        log.warning(
+            "%s: the double quote that opens a text at data row %s never closes; read again with quotes as "
+            "ordinary characters: %s rows",
+            path,
+            unclosed.group(1),
+            f"{len(literal):,}",
+        )
+        return literal
     if separator != "\t":
         return frame
     joined = frame.apply(
@@ -52,9 +76,7 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
     if not joined.any():
         return frame
     try:
-        literal = pd.read_csv(
-            path, sep=separator, keep_default_na=False, dtype=str, quoting=csv.QUOTE_NONE, encoding=encoding
-        )
+        literal = read(quoting=csv.QUOTE_NONE)
     except pd.errors.ParserError:
         return frame  # the quotes were deliberate: texts with tabs or line breaks inside quotes
     log.warning(

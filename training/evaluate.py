@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--faithfulness-json and --faithfulness-limit need --faithfulness")
     if args.faithfulness_limit is not None and args.faithfulness_limit < 1:
         parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
-    log = cli_logger("evaluate")
+    log = cli_logger("training")  # its children too: training.data warns of rows it left out
     remember_ctrl_c()
     try:
         return run(args, log)

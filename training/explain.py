@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_output_file(path, option)  # before the seconds the model takes to load
             except DataError as error:
                 parser.error(str(error))
-    log = cli_logger("explain")
+    log = cli_logger("training")
     remember_ctrl_c()
     try:
         return run(args, log)
