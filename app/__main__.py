@@ -18,9 +18,9 @@ import uvicorn
 
 from app.log import logging_config
 from app.settings import Settings, SettingsError, get_settings
-from model.layout import MANIFEST_FILE, BundleError, tokenizer_of, verified_manifest
+from model.layout import BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import VERSIONS, is_versions_folder, resolve
+from model.registry import check_servable, resolve
 from model.tokenizer import preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
@@ -36,26 +36,6 @@ def preload_tokenizer(model_dir: Path) -> None:
     except (BundleError, OSError):
         return
     preload(name, options)
-
-
-def check_model_dir(model_dir: Path) -> None:
-    """Refuse, before TensorFlow is imported, a MODEL_DIR that cannot be served: no such path, a ROOT's
-    `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, a directory that is no
-    bundle, or a bundle whose files fail the manifest's checks (missing, changed). A bundle that passes them but
-    cannot be loaded (Keras refuses model.keras) is reported by the model load."""
-    if model_dir.exists() and not model_dir.is_dir():
-        raise BundleError(model_dir, "is a file; give the bundle's directory (or a ROOT of published versions)")
-    if not model_dir.is_dir():
-        raise BundleError(model_dir, "no such directory")
-    if (model_dir / MANIFEST_FILE).is_file():  # a bundle, whatever its directory is called
-        verified_manifest(model_dir)
-        return
-    if is_versions_folder(model_dir):
-        raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; set MODEL_DIR to the ROOT itself")
-    bundle = resolve(model_dir)
-    if not (bundle / MANIFEST_FILE).is_file():
-        raise BundleError(bundle, "is not a model bundle (it has no manifest.json)")
-    verified_manifest(bundle)
 
 
 def port_number(value: str) -> int:
@@ -124,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-level", choices=LEVELS, default=settings.LOG_LEVEL, help="log level")
     args = parser.parse_args(argv)
     try:
-        check_model_dir(settings.MODEL_DIR)
+        check_servable(settings.MODEL_DIR)
     except BundleError as error:
         sys.stderr.write(f"python -m app: cannot serve MODEL_DIR: {error}\n")
         raise SystemExit(2) from None

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError, fsync_path
+from model.layout import CONFIG_FILE, MANIFEST_FILE, BundleError, fsync_path, verified_manifest
 from model.native_log import native_output_logged
 
 VERSIONS, CURRENT = "versions", "current"
@@ -117,6 +117,26 @@ def resolve(model_dir: Path) -> Path:
     if not bundle_dir.is_dir():
         raise BundleError(model_dir / CURRENT, f"names version {bundle_dir.name}, which is not in {VERSIONS}/")
     return bundle_dir
+
+
+def check_servable(model_dir: Path) -> None:
+    """Refuse, before TensorFlow is imported, a MODEL_DIR (or a CLI's --bundle) that cannot be served: no such
+    path, a ROOT's `versions/` folder instead of the ROOT, a ROOT whose `current` cannot be read, a directory
+    that is no bundle, or a bundle whose files fail the manifest's checks (missing, changed). A bundle that
+    passes them but cannot be loaded (Keras refuses model.keras) is reported by the model load."""
+    if model_dir.exists() and not model_dir.is_dir():
+        raise BundleError(model_dir, "is a file; give the bundle's directory (or a ROOT of published versions)")
+    if not model_dir.is_dir():
+        raise BundleError(model_dir, "no such directory")
+    if (model_dir / MANIFEST_FILE).is_file():  # a bundle, whatever its directory is called
+        verified_manifest(model_dir)
+        return
+    if is_versions_folder(model_dir):
+        raise BundleError(model_dir, f"is the {VERSIONS}/ folder of a ROOT; give the ROOT itself")
+    bundle = resolve(model_dir)
+    if not (bundle / MANIFEST_FILE).is_file():
+        raise BundleError(bundle, "is not a model bundle (it has no manifest.json)")
+    verified_manifest(bundle)
 
 
 def list_versions(root: Path) -> list[str]:

@@ -662,7 +662,7 @@ def test_a_model_dir_that_cannot_be_served_stops_the_server_with_one_line(publis
         tmp_path / "nowhere": "nowhere: no such directory",
         ROOT / "README.md": "README.md: is a file; give the bundle's directory",
         tampered: "vocab.json: sha256 does not match manifest.json (file corrupt or changed)",
-        root / "versions": "versions: is the versions/ folder of a ROOT; set MODEL_DIR to the ROOT itself",
+        root / "versions": "versions: is the versions/ folder of a ROOT; give the ROOT itself",
         tmp_path / "models-without-current": "current: missing, though 2 versions are published",
         dangling: "current: names version 20991231-000000-00000000, which is not in versions/",
         ROOT / "model": "model: is not a model bundle (it has no manifest.json)",
@@ -700,14 +700,13 @@ def test_an_address_that_cannot_be_listened_on_stops_the_server_before_the_model
 def test_a_bundle_in_a_folder_called_versions_is_still_served_as_it_is(tiny_bundle: Path, tmp_path: Path) -> None:
     """Only a ROOT's versions/ folder is refused as MODEL_DIR, and only a ROOT's version directories must be named
     after their version: a plain bundle kept at /srv/versions or /srv/versions/mymodel is served as before."""
-    from app.__main__ import check_model_dir
     from model.bundle import Bundle
-    from model.registry import check_published_as, resolve
+    from model.registry import check_published_as, check_servable, resolve
 
     version = Bundle.load(tiny_bundle).version
     for model_dir in (tmp_path / "srv" / "versions", tmp_path / "srv2" / "versions" / "mymodel"):
         shutil.copytree(tiny_bundle, model_dir)
-        check_model_dir(model_dir)
+        check_servable(model_dir)
         assert resolve(model_dir) == model_dir
         check_published_as(model_dir, version)
 

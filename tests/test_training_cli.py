@@ -240,6 +240,22 @@ def test_an_option_out_of_its_range_is_refused_before_any_work(extra: list[str],
     assert str(refused.value) == message
 
 
+def test_a_mistyped_bundle_or_out_is_refused_before_tensorflow_is_imported(tmp_path: Path) -> None:
+    """A wrong --bundle used to answer after TensorFlow's 4-9 s import, and so did an --out that is a file."""
+    a_file = write(tmp_path / "a-file", "")
+    data = str(FIXTURES / "nsmc_test_1k.tsv")
+    calls = {
+        "training.evaluate": (["--bundle", str(tmp_path / "nowhere"), "--data", data], "nowhere: no such directory"),
+        "training.explain": (["--bundle", str(tmp_path / "nowhere"), "영화"], "nowhere: no such directory"),
+        "training.train": (["--train", data, "--out", str(a_file)], "a-file: is a file; give a directory"),
+    }
+    for module, (args, message) in calls.items():
+        probe = f"import sys, {module} as cli\ncode = cli.main({args!r})\nprint(code, 'tensorflow' in sys.modules)"
+        ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert ran.stdout.split() == ["2", "False"], (module, ran.stdout, ran.stderr[-1500:])
+        assert message in ran.stderr, (module, ran.stderr[-1500:])
+
+
 def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:
     """Labels spelled two ways are trained as separate classes (the file may mean that), but most likely they are
     one class. A class of a few rows cannot be learned or measured, and one left without validation rows by

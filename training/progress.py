@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import resolve
+from model.registry import check_servable, resolve
 from training.data import DataError
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
     like an error) to fd 2; they are logged instead. After `remember_ctrl_c`, a Ctrl-C meanwhile is raised
     once the Predictor is loaded (`ctrl_c_held_back`: the JVM starts and the network is traced).
     """
+    check_servable(bundle)  # a mistyped path answers at once, not after TensorFlow's import
     with native_output_logged(), ctrl_c_held_back():
         from model.predictor import Predictor
 

@@ -15,7 +15,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from model.layout import BundleError
+from model.layout import BundleError, check_destination
 from model.native_log import native_output_logged
 from model.registry import VERSIONS, RegistryError, check_root, current_or_none, label_change, publish
 from model.tokenizer import TokenizerError, exit_process
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         if args.publish is not None:
             check_root(args.publish)
+        check_destination(out)  # again when the bundle is written; here, before the data and TensorFlow load
         log.info("reading %s", args.train)
         train_data = read_labelled(args.train, args.text_column, args.label_column)
         test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
