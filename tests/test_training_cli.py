@@ -571,10 +571,13 @@ def test_train_config_gives_okt_its_options_and_other_taggers_none() -> None:
 def test_evaluate_reads_a_published_root_and_names_a_jvm_that_will_not_start(
     published_root: Path, tmp_path: Path
 ) -> None:
-    joined = write(tmp_path / "joined.tsv", "document\tlabel\n정말 재미있는 영화\t1\ndocument\tlabel\n시간 아깝다\t0\n")
+    joined = write(
+        tmp_path / "joined.tsv", "document\tlabel\n정말 재미있는 영화\t1\ndocument\tlabel\n시간 아깝다\t0\n \t0\n"
+    )
     evaluated = run_cli("training.evaluate", "--bundle", str(published_root), "--data", str(joined), cache=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-1500:]
-    assert "accuracy" in evaluated.stdout and "n = 2" in evaluated.stdout
+    assert "accuracy" in evaluated.stdout and "n = 3" in evaluated.stdout
+    assert "1 text(s) have no tokens (empty, first at data row 4)" in evaluated.stderr  # counted, and said so
     # the data reader's warning in the CLI's own format, like its other lines (it once came through Python's
     # last-resort handler, unformatted)
     assert re.search(r"^\[ *[0-9.]+s\] .*left out 1 row\(s\) that repeat the header line", evaluated.stderr, re.M)

@@ -109,6 +109,13 @@ def run(args: argparse.Namespace, log: Logger) -> int:
         label_names_for(predictor, data)  # labels the model does not know stop the run before the predicting
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts, tokenized_lines(len(data.texts), log))
+        if empty := [row for row, text in zip(data.data_rows, encoded) if not text.tokens]:
+            log.info(
+                "%d text(s) have no tokens (empty, first at data row %d): scored as the model answers an empty "
+                "text, which the API refuses",
+                len(empty),
+                empty[0],
+            )
         report = evaluate(predictor, data, encoded)
     except (DataError, BundleError, RegistryError, TokenizerError) as error:
         log.error("error: %s", error)
