@@ -66,21 +66,25 @@ def check_address(host: str, port: int) -> None:
 
 
 def _stop_starting(signum: int, frame: FrameType | None) -> NoReturn:
+    """Log one line, then end by the signal itself, so that a shell or a supervisor sees the process ended by
+    it (a shell reports 130 for Ctrl-C, 143 for SIGTERM, and a script running it stops as on any Ctrl-C)."""
     logging.getLogger("app").warning("%s while starting: not serving", STOP_SIGNALS[signal.Signals(signum)])
     logging.shutdown()
-    os._exit(128 + signum)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they ended
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # not reached: the default action ends the process
 
 
 @contextmanager
 def stop_at_once_while_starting() -> Iterator[None]:
-    """Until uvicorn takes over the signals, Ctrl-C or SIGTERM ends the process at once with one log line and
-    exit status 128 + the signal's number.
+    """Until uvicorn takes over the signals, Ctrl-C or SIGTERM ends the process at once with one log line.
 
     Without this, Ctrl-C raises KeyboardInterrupt wherever the main thread is, mostly inside the JVM's start or
     TensorFlow's import: a traceback of dozens of lines, and with their threads alive, at times an abort
     ("terminate called without an active exception", SIGABRT). SIGTERM to PID 1 in a container would be
     ignored until uvicorn runs. Nothing needs closing yet: no port is bound and no model loaded. A signal the
-    process was started ignoring (a background job without job control) stays ignored."""
+    process was started ignoring (a background job without job control) stays ignored. In the milliseconds
+    between this block and uvicorn's start (its config and event loop), Python's own handling applies."""
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig, handler in previous.items():
         if handler is not signal.SIG_IGN:

@@ -307,17 +307,24 @@ def composed(text: str) -> tuple[str, list[tuple[int, int]]] | None:
     return "".join(characters), sources
 
 
+# Invisible characters that text pasted from the web or a word processor carries and that mean nothing to
+# a classifier: zero-width space, soft hyphen, byte order mark, word joiner, and the direction marks,
+# embeddings and isolates. Other format characters stay: the tags of a subdivision flag (🏴 + U+E0067...),
+# for example, are part of what shows.
+_SKIPPED = frozenset("\u200b\u00ad\ufeff\u2060\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner
 
 
 def _skipped(text: str, index: int) -> bool:
-    """Whether the tagger skips `text[index]`: an invisible format character (category Cf), except a joiner
-    between two characters that are not letters (inside an emoji sequence such as 👨‍👩‍👧, where it is part
-    of what shows)."""
+    """Whether the tagger skips `text[index]`: one of `_SKIPPED`, or a joiner next to a letter (between Hangul,
+    where it only splits a word) or at either end; a joiner between symbols is part of an emoji sequence such
+    as 👨‍👩‍👧 and stays."""
     char = text[index]
-    if unicodedata.category(char) != "Cf":
+    if char in _SKIPPED:
+        return True
+    if char not in _JOINERS:
         return False
-    if char not in _JOINERS or not 0 < index < len(text) - 1:
+    if not 0 < index < len(text) - 1:
         return True
     return any(unicodedata.category(text[side]).startswith("L") for side in (index - 1, index + 1))
 
@@ -326,11 +333,11 @@ def readable(text: str) -> tuple[str, list[tuple[int, int]]] | None:
     """What the tagger reads for `text`, and for each of its characters the span of `text` it came from;
     None when the tagger reads `text` as it is (the usual case, at the cost of a check or two).
 
-    Invisible format characters are skipped (`_skipped`: zero-width space, soft hyphen, byte order mark,
-    direction marks, word joiner, a joiner between Hangul). Tagged as they were, each became a token of its
-    own that split the word around it ("재미\u200b없다" read as 재미 / U+200B / 없다) and took attention; now a
-    skipped character lies inside the span of the token around it, or between tokens like a space. Then
-    decomposed sequences are composed (`composed`).
+    Invisible characters are skipped (`_skipped`: zero-width space, soft hyphen, byte order mark, word joiner,
+    direction marks, a joiner between Hangul). Tagged as they were, each became a token of its own that split
+    the word around it ("재미\u200b없다" read as 재미 / U+200B / 없다) and took attention; now a skipped
+    character lies inside the span of the token around it, or between tokens like a space. Then decomposed
+    sequences are composed (`composed`).
     """
     kept = None if text.isprintable() else [i for i in range(len(text)) if not _skipped(text, i)]
     if kept is None or len(kept) == len(text):

@@ -46,7 +46,10 @@ def test_a_single_quote_that_never_closes_in_a_tsv_is_read_as_a_character(
     with caplog.at_level(logging.WARNING, logger="training.data"):
         data = read_labelled(path)
     assert (data.texts, data.labels) == (rows, ["0", "1", "0", "1"])
-    assert "the double quote that opens a text at data row 2 never closes" in caplog.text
+    assert "the double quote that opens a text at line 3 never closes" in caplog.text  # the header is line 1
+    both = write(tmp_path / "both.tsv", 'document\tlabel\n"두 줄\n셀"\t1\n"닫히지 않음\t0\n')
+    with pytest.raises(DataError, match="cannot be parsed as TSV"):  # a line break inside quotes as well
+        read_labelled(both)
 
 
 def test_quoted_line_breaks_of_an_excel_unicode_export_stay_in_their_cell(
@@ -267,18 +270,25 @@ def test_a_partial_cache_file_is_removed_however_its_write_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Ctrl-C mid-write removes this process's partial file; the next write removes those that killed
-    processes left (12 MB each for NSMC's tokens), but not one another live run is writing."""
-    log, cache = logging.getLogger("test.tokens"), tmp_path / "cache"
+    processes left (12 MB each for NSMC's tokens) once they are an hour old, but not one another live run is
+    writing, nor a file the cache did not name (--cache-dir can be any folder)."""
+    log, cache, key = logging.getLogger("test.tokens"), tmp_path / "cache", "0123456789abcdef" * 2
     cache.mkdir()
     ended = subprocess.Popen(["true"])
     ended.wait()  # its pid names no process now
-    killed = cache / f"tokens.json.{ended.pid}.partial"
-    live = cache / f"other.json.{os.getppid()}.partial"  # pytest's parent runs as long as this test
-    stale = cache / f"older.npz.{os.getppid()}.partial"
-    for orphan in (killed, live, stale):
-        orphan.write_bytes(b"half a file")
-    a_day_ago = time.time() - 25 * 3600
-    os.utime(stale, (a_day_ago, a_day_ago))  # its pid has been reused since
+    live = os.getppid()  # pytest's parent runs as long as this test
+    files = {
+        f"{key}.json.{ended.pid}.partial": (2, False),  # a killed run's tokens
+        f"{key}.{ended.pid}.partial": (0.5, True),  # a killed run's encoder, but written half an hour ago
+        f"{key}.json.{live}.partial": (2, True),  # a live run's
+        f"{key}.{live}.partial": (25, False),  # a day old: that pid has been reused since
+        f"notes.{ended.pid}.partial": (48, True),  # not the cache's
+        "movie.mp4.partial": (48, True),
+    }
+    for name, (hours_old, _) in files.items():
+        (cache / name).write_bytes(b"half a file")
+        os.utime(cache / name, (time.time() - hours_old * 3600,) * 2)
+    kept = sorted(name for name, (_, stays) in files.items() if stays)
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
@@ -286,10 +296,10 @@ def test_a_partial_cache_file_is_removed_however_its_write_ends(
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_cache_file(cache / "mine.json.gz", b"payload", log, "the tokens")
-    assert sorted(p.name for p in cache.iterdir()) == [live.name]
+    assert sorted(p.name for p in cache.iterdir()) == kept
     monkeypatch.undo()
     write_cache_file(cache / "mine.json.gz", b"payload", log, "the tokens")
-    assert sorted(p.name for p in cache.iterdir()) == ["mine.json.gz", live.name]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([*kept, "mine.json.gz"])
 
 
 def test_report_pictures_draw_korean_label_names(tmp_path: Path) -> None:

@@ -512,8 +512,12 @@ def test_invisible_format_characters_inside_words_are_skipped_not_tokens(name: s
             assert [t.form for t in tokens] == expected, repr(char)
             assert_spans_point_at_text(text, tokens)
             assert any(char in t.text for t in tokens)  # inside a token's span, not cut out of the text
-    family = "가족 👨\u200d👩\u200d👧 영화"
+    family, scotland = (
+        "가족 👨\u200d👩\u200d👧 영화",
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    )
     assert "👨\u200d👩\u200d👧" in [t.text for t in tokenizer.tokenize(family)]
+    assert readable(f"{scotland} 최고") is None  # a flag's tag characters are format characters too, and stay
     assert tokenizer.tokenize("\u200b\ufeff \u200b") == []
 
 
@@ -522,6 +526,27 @@ def test_reading_without_invisible_characters_maps_back_to_the_source() -> None:
     assert readable("재미\u200b없다") == ("재미없다", [(0, 1), (1, 2), (3, 4), (4, 5)])
     text = "e\u0301\u200bt\u1100\u1161"  # a combining accent, a zero-width space, conjoining jamo
     assert readable(text) == ("ét가", [(0, 2), (3, 4), (4, 6)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.one_of(
+            st.characters(codec="utf-8", exclude_categories=["Cs"]),
+            st.sampled_from([*INVISIBLE, "\u200c", "\u0301", "\u1100", "\u1161", "가", "👨"]),
+        ),
+        max_size=60,
+    )
+)
+def test_what_the_tagger_reads_maps_every_character_back_to_its_source(text: str) -> None:
+    read = readable(text)
+    if read is None:
+        return
+    result, sources = read
+    assert len(sources) == len(result) < len(text)  # characters skipped, or runs composed
+    assert all(0 <= start < end <= len(text) for start, end in sources)
+    assert all(a[1] <= b[0] or a == b for a, b in zip(sources, sources[1:]))  # in order, never overlapping
+    assert not set(result) & set(INVISIBLE[:-1])  # none of the always-skipped characters is read
 
 
 @settings(max_examples=300, deadline=None)

@@ -38,7 +38,16 @@ class LabelledTexts:
         return {"file": self.path.name, "sha256": self.sha256, "rows": len(self.texts)}
 
 
-_UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")  # pandas' row: the data row, from 1
+# pandas' row counts the file's lines from 0, blank lines included: the file's line number, less one.
+_UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _lines_are_whole_rows(path: Path, separator: str) -> bool:
+    """Whether every non-blank line of the file holds as many fields as its header line, quotes taken as
+    ordinary characters."""
+    with path.open(encoding=_encoding_of(path), newline="") as handle:
+        rows = [row for row in csv.reader(handle, delimiter=separator, quoting=csv.QUOTE_NONE) if row]
+    return all(len(row) >= len(rows[0]) for row in rows)
 
 
 def _read_separated(path: Path, separator: str) -> pd.DataFrame:
@@ -60,11 +69,13 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
             literal = read(quoting=csv.QUOTE_NONE)
         except pd.errors.ParserError:
             raise error from None
+        if not _lines_are_whole_rows(path, separator):  # quotes that hold line breaks too: no reading is right
+            raise error from None
         log.warning(
-            "%s: the double quote that opens a text at data row %s never closes; read again with quotes as "
+            "%s: the double quote that opens a text at line %d never closes; read again with quotes as "
             "ordinary characters: %s rows",
             path,
-            unclosed.group(1),
+            int(unclosed.group(1)) + 1,
             f"{len(literal):,}",
         )
         return literal

@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_TEXTS = 20_000  # below this, starting a JVM per process costs more than it saves
 PROCESS_CHUNK = 500  # texts per task: Ctrl-C cancels the chunks not begun and waits for those in hand (2,000: ~6 s)
 PARTIAL_SUFFIX = ".partial"
-ORPHAN_AGE_S = 24 * 3600
+# What `write_cache_file` names a partial file: the tokens' KEY.json.PID.partial, an encoder's KEY.PID.partial.
+_PARTIAL_NAME = re.compile(r"[0-9a-f]{32}(\.json)?\.(?P<pid>[0-9]{1,10})\.partial")
+ORPHAN_AGE_S = (3600, 24 * 3600)  # removed when older than this and its writer is gone; older than this anyway
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attnclf" / "tokens"
 
 
@@ -164,23 +167,26 @@ def write_cache_file(path: Path, payload: bytes, logger: logging.Logger, what: s
 
 
 def _remove_orphans(folder: Path) -> None:
-    """Remove the partial cache files whose writer is gone (killed mid-write): not this process's, and either
-    no process has that pid or the file is older than a day (the pid was reused)."""
+    """Remove the partial cache files whose writer is gone (killed mid-write): only names `write_cache_file`
+    makes, never this process's, and only when older than an hour (a write takes seconds) and either no
+    process has that pid here or the file is older than a day (the pid was reused, or belongs to another
+    machine sharing the folder)."""
     for orphan in folder.glob(f"*{PARTIAL_SUFFIX}"):
-        pid = orphan.suffixes[-2][1:] if len(orphan.suffixes) >= 2 else ""
+        written_by = _PARTIAL_NAME.fullmatch(orphan.name)
+        if written_by is None or written_by["pid"] == str(os.getpid()):
+            continue
         with suppress(OSError):  # another run's write ending meanwhile, or no permission: left as it is
-            if pid == str(os.getpid()):
-                continue
-            if not _running(pid) or time.time() - orphan.stat().st_mtime > ORPHAN_AGE_S:
+            age = time.time() - orphan.stat().st_mtime
+            if age > ORPHAN_AGE_S[1] or (age > ORPHAN_AGE_S[0] and not _running(written_by["pid"])):
                 orphan.unlink()
 
 
 def _running(pid: str) -> bool:
-    """Whether a process with this pid exists (one of another user's counts)."""
+    """Whether a process with this pid exists here (one of another user's counts)."""
     try:
         os.kill(int(pid), 0)
     except PermissionError:
         return True
-    except (ProcessLookupError, OverflowError, ValueError):  # no such process, or no pid at all
+    except (ProcessLookupError, OverflowError):
         return False
     return True

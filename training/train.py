@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         if args.publish is not None:
             check_root(args.publish)
-        check_destination(out)  # again when the bundle is written; here, before the data and TensorFlow load
+        if args.out is not None:  # again when the bundle is written; here, before the data and TensorFlow load
+            check_destination(args.out)
         log.info("reading %s", args.train)
         train_data = read_labelled(args.train, args.text_column, args.label_column)
         test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
