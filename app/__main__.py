@@ -67,12 +67,15 @@ def check_address(host: str, port: int) -> None:
 
 def _stop_starting(signum: int, frame: FrameType | None) -> NoReturn:
     """Log one line, then end by the signal itself, so that a shell or a supervisor sees the process ended by
-    it (a shell reports 130 for Ctrl-C, 143 for SIGTERM, and a script running it stops as on any Ctrl-C)."""
-    logging.getLogger("app").warning("%s while starting: not serving", STOP_SIGNALS[signal.Signals(signum)])
-    logging.shutdown()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-    os._exit(128 + signum)  # not reached: the default action ends the process
+    it (a shell reports 130 for Ctrl-C, 143 for SIGTERM, and a script running it stops as on any Ctrl-C); as
+    a container's PID 1, with exit status 130 or 143."""
+    try:
+        logging.getLogger("app").warning("%s while starting: not serving", STOP_SIGNALS[signal.Signals(signum)])
+        logging.shutdown()
+    finally:  # the signal is never lost, even if the line cannot be written
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)  # as PID 1 (a container) the kernel drops a signal with the default action
 
 
 @contextmanager

@@ -43,11 +43,11 @@ _UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
 def _lines_are_whole_rows(path: Path, separator: str) -> bool:
-    """Whether every non-blank line of the file holds as many fields as its header line, quotes taken as
-    ordinary characters."""
-    with path.open(encoding=_encoding_of(path), newline="") as handle:
-        rows = [row for row in csv.reader(handle, delimiter=separator, quoting=csv.QUOTE_NONE) if row]
-    return all(len(row) >= len(rows[0]) for row in rows)
+    """Whether every line of the file that is not blank holds as many fields as its header line, quotes taken
+    as ordinary characters (as pandas reads it then: a line of spaces is skipped)."""
+    text = path.read_text(_encoding_of(path))
+    lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip(" ")]  # pandas' line breaks only
+    return all(line.count(separator) >= lines[0].count(separator) for line in lines)
 
 
 def _read_separated(path: Path, separator: str) -> pd.DataFrame:

@@ -148,8 +148,9 @@ def write_cache_file(path: Path, payload: bytes, logger: logging.Logger, what: s
     """Keep `payload` for the next run, whole or not at all. The cache only saves time: when it cannot be
     written, the run goes on.
 
-    It is written to `KEY.PID.partial` and renamed into place. The partial file is removed however the write
-    ends (a full disk, a Ctrl-C); one left by a killed process is removed by the next write to the folder."""
+    It is written to a partial file (`KEY.json.PID.partial` for tokens, `KEY.PID.partial` for an encoder) and
+    renamed into place. The partial file is removed however the write ends (a full disk, a Ctrl-C); one left
+    by a killed process is removed by a later write to the folder (`_remove_orphans`)."""
     partial = path.with_suffix(f".{os.getpid()}{PARTIAL_SUFFIX}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
