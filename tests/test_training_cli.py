@@ -254,6 +254,9 @@ def test_a_mistyped_bundle_or_out_is_refused_before_tensorflow_is_imported(tmp_p
         ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert ran.stdout.split() == ["2", "False"], (module, ran.stdout, ran.stderr[-1500:])
         assert message in ran.stderr, (module, ran.stderr[-1500:])
+    root = tmp_path / "new-root"  # only --out is checked early: checking --publish's staging path would make it
+    failed = run_cli("training.train", "--train", str(tmp_path / "missing.tsv"), "--publish", str(root), cache=tmp_path)
+    assert failed.returncode == 2 and "no such file" in failed.stderr and not root.exists()
 
 
 def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from training.progress import (
     check_output_file,
     cli_logger,
     load_predictor,
-    remember_ctrl_c,
+    run_until_ctrl_c,
     tokenized_lines,
 )
 
@@ -89,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.faithfulness_limit is not None and args.faithfulness_limit < 1:
         parser.error(f"--faithfulness-limit must be at least 1, got {args.faithfulness_limit}")
     log = cli_logger("training")  # its children too: training.data warns of rows it left out
-    remember_ctrl_c()
-    try:
-        return run(args, log)
-    except KeyboardInterrupt:  # Ctrl-C on a long file: a line, not a traceback
-        log.error("interrupted")
-        return 130
+    return run_until_ctrl_c(lambda: run(args, log), log)  # Ctrl-C on a long file or while the model loads
 
 
 def run(args: argparse.Namespace, log: Logger) -> int:

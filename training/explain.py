@@ -29,7 +29,7 @@ from model.layout import BundleError  # noqa: E402
 from model.registry import RegistryError  # noqa: E402
 from model.tokenizer import TokenizerError, exit_process, text_problem  # noqa: E402
 from training.data import DataError  # noqa: E402
-from training.progress import check_output_file, cli_logger, load_predictor, remember_ctrl_c  # noqa: E402
+from training.progress import check_output_file, cli_logger, load_predictor, run_until_ctrl_c  # noqa: E402
 from training.reports import korean_font  # noqa: E402
 
 if TYPE_CHECKING:  # TensorFlow is imported only once the arguments are read
@@ -352,12 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             except DataError as error:
                 parser.error(str(error))
     log = cli_logger("training")
-    remember_ctrl_c()
-    try:
-        return run(args, log)
-    except KeyboardInterrupt:  # while TensorFlow or the JVM loads: a line, not a traceback
-        log.error("interrupted")
-        return 130
+    return run_until_ctrl_c(lambda: run(args, log), log)  # Ctrl-C while TensorFlow or the JVM loads
 
 
 def run(args: argparse.Namespace, log: Logger) -> int:

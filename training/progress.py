@@ -102,6 +102,17 @@ def remember_ctrl_c() -> None:
         signal.signal(signal.SIGINT, _remember_ctrl_c)
 
 
+def run_until_ctrl_c(run: Callable[[], int], log: logging.Logger) -> int:
+    """`run()`'s exit status; a Ctrl-C meanwhile (`remember_ctrl_c`: also one lost on its way, or held back
+    while the model loads) ends it with one `interrupted` line and 130 instead of a traceback."""
+    remember_ctrl_c()
+    try:
+        return run()
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
 def stop_if_ctrl_c() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed since `remember_ctrl_c` (a no-op without it)."""
     if _ctrl_c.is_set():
