@@ -131,7 +131,7 @@ def summary(bundle: Path) -> dict:
     if "test" not in metrics:
         raise SystemExit(f"{bundle}: trained without --test, so it has no test figures")
     return {
-        "validation_accuracy": metrics["validation"]["accuracy"],
+        "validation_accuracy": metrics.get("validation", {}).get("accuracy"),  # none when trained on every row
         "test_accuracy": metrics["test"]["accuracy"],
         "test_macro_f1": metrics["test"]["macro_f1"],
         "best_epoch": metrics["best_epoch"],
@@ -160,7 +160,7 @@ def run_default(_: argparse.Namespace, __: list[str]) -> dict:
         "version": bundle.manifest.get("version"),
         "test_accuracy": evaluation["accuracy"],
         "test_macro_f1": evaluation["macro_f1"],
-        "validation_accuracy": bundle.metrics["validation"]["accuracy"],
+        "validation_accuracy": bundle.metrics.get("validation", {}).get("accuracy"),
         "bundle_mb": size_mb,
         "network": bundle.config.network,
         "train_config": bundle.metrics["train_config"],
@@ -262,6 +262,8 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
+    if not fraction:
+        raise SystemExit("the members held out no validation rows (--val-fraction 0), which an ensemble is compared on")
     for name, member in members.items():
         trained_on = member.bundle.manifest.get("data", {}).get("train", {}).get("sha256")
         if trained_on is not None and trained_on != train.sha256:
@@ -303,6 +305,9 @@ def spread(runs: dict[str, dict]) -> dict:
     figures = {}
     for key in ("validation_accuracy", "test_accuracy", "test_macro_f1"):
         values = [run[key] for run in runs.values()]
+        if None in values:  # runs that held out nothing have no validation figures
+            figures[key] = None
+            continue
         figures[key] = {"mean": statistics.mean(values), "stdev": statistics.stdev(values) if len(values) > 1 else 0.0}
         figures[key] |= {"min": min(values), "max": max(values)}
     return figures
@@ -324,8 +329,9 @@ def standard_error(accuracy: float, rows: int) -> float:
     return (accuracy * (1 - accuracy) / rows) ** 0.5
 
 
-def pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
+def pct(value: float | None) -> str:
+    """A share as a percentage; a dash for a figure the run has not got (no validation rows)."""
+    return "–" if value is None else f"{100 * value:.2f}%"
 
 
 def markdown_sections(data: dict) -> list[str]:
@@ -366,7 +372,7 @@ def markdown_sections(data: dict) -> list[str]:
         rows.append(
             ["mean ± sd"]
             + [
-                f"{pct(seeds[key]['mean'])} ± {100 * seeds[key]['stdev']:.2f}"
+                f"{pct(seeds[key]['mean'])} ± {100 * seeds[key]['stdev']:.2f}" if seeds[key] else "–"
                 for key in ("validation_accuracy", "test_accuracy", "test_macro_f1")
             ]
             + ["", ""]

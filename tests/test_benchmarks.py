@@ -212,6 +212,26 @@ def test_a_seeds_section_trained_by_options_names_what_differs_from_todays_defau
     assert f"{command} (run with the defaults of its day" in markdown
 
 
+def test_seeds_trained_on_every_row_show_a_dash_for_validation() -> None:
+    from dataclasses import asdict
+
+    from benchmarks.accuracy import markdown_sections, spread
+    from training.config import TrainConfig
+
+    def run(seed: int, test: float) -> dict:
+        config = {**asdict(TrainConfig()), "seed": seed, "val_fraction": 0.0}
+        figures = {"validation_accuracy": None, "test_accuracy": test, "test_macro_f1": test, "best_epoch": 5}
+        return {**figures, "wall_s": 800.0, "train_config": config}
+
+    runs = {"42": run(42, 0.88), "43": run(43, 0.87)}
+    section = {"recorded": ["runs/a", "runs/b"], "runs": runs, **spread(runs)}
+    assert section["validation_accuracy"] is None and section["test_accuracy"]["mean"] == pytest.approx(0.875)
+    (markdown,) = markdown_sections({"seeds_every_row": section})
+    assert "changed from the default configuration: val_fraction 0.0" in markdown
+    assert "| 42 | – | 88.00% | 88.00% | 5 | 800 |" in markdown
+    assert "| mean ± sd | – | 87.50% ± 0.71 |" in markdown
+
+
 @pytest.fixture(scope="module")
 def second_tiny_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny_bundle's configuration with another seed of the weights and the same validation split."""

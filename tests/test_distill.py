@@ -86,6 +86,8 @@ def test_a_teacher_that_may_have_seen_the_validation_rows_is_refused(
     teacher_rows = stratified_split(np.array([int(value) for value in data.labels]), 0.1, 42)[1]
     assert set(student_rows) < set(teacher_rows)
     load_teachers([tiny_bundle], data, LABELS, {**STUDENT, "max_val_rows": 100})
+    # A student that holds out nothing (--val-fraction 0) has no validation rows to leak, whatever the split.
+    load_teachers([tiny_bundle, other_split], data, LABELS, {**STUDENT, "val_fraction": 0.0})
     with pytest.raises(DataError, match="trained on another file than nsmc_test_1k.tsv"):
         load_teachers([tiny_bundle], read_labelled(FIXTURES / "nsmc_test_1k.tsv"), LABELS, STUDENT)
     with pytest.raises(

@@ -217,6 +217,8 @@ def test_bad_training_data_stops_with_a_clear_message(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        (["--val-fraction", "-0.1"], "--val-fraction must be at least 0 and below 0.5, got -0.1"),
+        (["--val-fraction", "0.5"], "--val-fraction must be at least 0 and below 0.5, got 0.5"),
         (["--vocab-size", "2"], "--vocab-size must be at least 3, got 2"),
         (["--embedding-dim", "0"], "--embedding-dim must be at least 1, got 0"),
         (["--lstm-units", "0"], "--lstm-units must be at least 1, got 0"),
@@ -257,6 +259,35 @@ def test_a_mistyped_bundle_or_out_is_refused_before_tensorflow_is_imported(tmp_p
     root = tmp_path / "new-root"  # only --out is checked early: checking --publish's staging path would make it
     failed = run_cli("training.train", "--train", str(tmp_path / "missing.tsv"), "--publish", str(root), cache=tmp_path)
     assert failed.returncode == 2 and "no such file" in failed.stderr and not root.exists()
+
+
+def test_val_fraction_0_trains_on_every_row_for_exactly_the_given_epochs(tmp_path: Path) -> None:
+    """The final fit once the epoch count is tuned: nothing held out, so no early stopping and no validation
+    figures; the bundle keeps the last epoch and serves like any other."""
+    out = tmp_path / "bundle"
+    trained = run_cli(
+        "training.train", "--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--out", str(out), *SMALL,
+        "--epochs", "2", "--patience", "0", "--val-fraction", "0", "--language-model-epochs", "0",
+        "--no-pretrain-embeddings", cache=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-1500:]
+    assert "split: 3,000 rows train, none held out (--val-fraction 0): every one of the 2 epoch(s) runs" in (
+        trained.stderr
+    )
+    assert "fit: 2 epoch(s), 24 batches per epoch" in trained.stderr
+    assert "val_accuracy" not in trained.stderr and "validation:" not in trained.stderr
+    bundle = Bundle.load(out)
+    metrics = bundle.metrics
+    assert "validation" not in metrics and "test" not in metrics
+    assert (metrics["train_rows"], metrics["validation_rows"]) == (3000, 0)
+    assert len(metrics["history"]["loss"]) == 2 and metrics["best_epoch"] == 2  # --patience 0 stopped nothing
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert not (out / "confusion_matrix.png").exists()  # neither validation nor test rows to draw it from
+    evaluated = run_cli(
+        "training.evaluate", "--bundle", str(out), "--data", str(FIXTURES / "nsmc_test_1k.tsv"), cache=tmp_path
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-1500:]
+    assert "n = 1,000" in evaluated.stdout
 
 
 def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:

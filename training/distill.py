@@ -39,7 +39,7 @@ def check_teacher(bundle: Bundle, data: LabelledTexts, labels: list[str], studen
     ours = (split_seed(student), held_out_fraction(student, rows))
     # With one seed, every class is shuffled the same way and its held-out rows are the first of that order, so
     # a larger hold-out contains every row of a smaller one: such a teacher never trained on the student's.
-    if theirs[0] != ours[0] or theirs[1] < ours[1]:
+    if ours[1] and (theirs[0] != ours[0] or theirs[1] < ours[1]):  # a student that holds out nothing has none to leak
         raise DataError(
             f"teacher {bundle.path}: its validation split (seed {theirs[0]}, {theirs[1]:.4g} of the rows) does not "
             f"hold out every row of the student's (seed {ours[0]}, {ours[1]:.4g} of the rows): the teacher may "

@@ -219,7 +219,8 @@ def train(
     y = np.array([labels.index(to_name[v]) for v in train_data.labels], dtype=np.int32)
     held_out = held_out_fraction(asdict(config), len(y))
     train_rows, val_rows = stratified_split(y, held_out, split_seed(asdict(config)))
-    if not len(val_rows):
+    validating = len(val_rows) > 0  # --val-fraction 0: every row trains, for exactly --epochs epochs
+    if held_out and not validating:
         limited = held_out < config.val_fraction
         raise DataError(
             f"{train_data.path}: {len(y)} rows are too few to hold out {100 * held_out:.3g}% of every class for "
@@ -238,12 +239,18 @@ def train(
     vocab = Vocabulary.build(
         ([t.form for t in tokens[i]] for i in train_rows), min_count=config.min_count, max_size=config.vocab_size
     )
-    log.info(
-        "split: %s train / %s validation rows; vocabulary %s tokens",
-        f"{len(train_rows):,}",
-        f"{len(val_rows):,}",
-        f"{len(vocab):,}",
-    )
+    if validating:
+        log.info(
+            "split: %s train / %s validation rows; vocabulary %s tokens",
+            f"{len(train_rows):,}",
+            f"{len(val_rows):,}",
+            f"{len(vocab):,}",
+        )
+    else:
+        log.info(
+            "split: %s rows train, none held out (--val-fraction 0): every one of the %d epoch(s) runs and "
+            "the last is kept; vocabulary %s tokens", f"{len(train_rows):,}", config.epochs, f"{len(vocab):,}",
+        )  # fmt: skip
     seen = {train_data.texts[i] for i in train_rows}
     if repeated := sum(train_data.texts[i] in seen for i in val_rows):  # early stopping sees them as learned
         log.info("  %s validation text(s) also occur among the training rows (duplicates in the file)", f"{repeated:,}")
@@ -251,7 +258,7 @@ def train(
     for name, count, held in zip(labels, np.bincount(y, minlength=len(labels)), held_per_class):
         if count < FEW_ROWS_PER_CLASS:
             log.warning("warning: class %r has only %d row(s): too few to learn it or to measure it", name, count)
-        elif not held:  # a small class in a large file, once --max-val-rows limits the hold-out
+        elif validating and not held:  # a small class in a large file, once --max-val-rows limits the hold-out
             log.warning(
                 "warning: none of class %r's %d rows is held out for validation (%.3g%% of each class is): its "
                 "validation figures are missing and early stopping does not see it; a larger --max-val-rows "
@@ -330,16 +337,24 @@ def train(
         metrics=["accuracy"],
         jit_compile=False,
     )
-    val_data = bucketed_batches(ids_of(val_rows), val_targets, config.batch_size * 2, config.max_len, None)
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True, verbose=int(not quiet)
-    )
+    val_data, stoppers = None, []
+    if validating:
+        val_data = bucketed_batches(ids_of(val_rows), val_targets, config.batch_size * 2, config.max_len, None)
+        stoppers.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True,
+                verbose=int(not quiet),
+            )
+        )  # fmt: skip
     perturbing = (
         f", adversarial (epsilon {config.adversarial_epsilon:g}) from epoch {config.adversarial_from_epoch}"
         if adversarial
         else ""
     )
-    log.info("fit: up to %d epoch(s), %s batches per epoch%s", config.epochs, f"{len(fit_data):,}", perturbing)
+    log.info(
+        "fit: %s%d epoch(s), %s batches per epoch%s",
+        "up to " if validating else "", config.epochs, f"{len(fit_data):,}", perturbing,
+    )  # fmt: skip
     if config.adversarial_epsilon and not adversarial:
         log.info(
             "  no adversarial training: it would start at epoch %d (--adversarial-from-epoch), after the last",
@@ -351,7 +366,7 @@ def train(
             fit_data,
             validation_data=val_data,
             epochs=config.epochs,
-            callbacks=[FirstStepNativeOutputLogged(first_step), stopper, StopOnCtrlC(), *schedule],
+            callbacks=[FirstStepNativeOutputLogged(first_step), *stoppers, StopOnCtrlC(), *schedule],
             shuffle=False,  # bucketed_batches shuffles itself
             verbose=1 if interactive else 0 if quiet else 2,
         ).history
@@ -374,9 +389,11 @@ def train(
     unsaved = Bundle(out, explainer, vocab, bundle_config, {}, {"version": "unsaved"})
     with ctrl_c_held_back():  # starts the JVM when the tokens came from the cache, and traces the network
         predictor = Predictor(unsaved, tokenizer_workers=workers)
-    validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
-    log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
-    metrics: dict = {"validation": validation}
+    metrics: dict = {}
+    if validating:
+        validation, _ = evaluate_tokens(predictor, [tokens[i] for i in val_rows], [labels[k] for k in y[val_rows]])
+        log.info("validation: accuracy %.4f, macro-F1 %.4f", validation["accuracy"], validation["macro_f1"])
+        metrics["validation"] = validation
     if test_data is not None and test_tokens is not None:
         metrics["test"], _ = evaluate_tokens(predictor, test_tokens, test_labels)
         log.info("test (%s):\n%s", test_data.path.name, format_report(metrics["test"]))
@@ -386,7 +403,8 @@ def train(
         history={k: [float(x) for x in v] for k, v in history.items()},
         language_model_loss=language_model_loss,
         language_model_from_cache=language_model_from_cache,
-        best_epoch=int(np.argmax(history["val_accuracy"])) + 1,
+        # the epoch whose weights the bundle holds: early stopping restores the best, without validation the last
+        best_epoch=int(np.argmax(history["val_accuracy"])) + 1 if validating else timings["epochs_run"],
         train_rows=int(len(train_rows)),
         validation_rows=int(len(val_rows)),
         train_config=asdict(config),
@@ -399,13 +417,12 @@ def train(
         pictures = {
             "learning_curve.png": plot_learning_curve(
                 metrics["history"], Path(scratch) / "learning_curve.png", distilled=bool(teachers)
-            ),
-            "confusion_matrix.png": plot_confusion_matrix(
-                metrics.get("test", validation),
-                Path(scratch) / "confusion_matrix.png",
-                "test" if test_data is not None else "validation",
-            ),
+            )
         }
+        if evaluated := next((split for split in ("test", "validation") if split in metrics), None):
+            pictures["confusion_matrix.png"] = plot_confusion_matrix(
+                metrics[evaluated], Path(scratch) / "confusion_matrix.png", evaluated
+            )
         stop_if_ctrl_c()  # the last moment a Ctrl-C can still leave everything as it was
         write_bundle(out, explainer, vocab, bundle_config, metrics, fingerprint, pictures)
     log.info("bundle written to %s in %.0f s", out, time.perf_counter() - started)
