@@ -91,12 +91,6 @@ def undecodable_body(cause: BaseException | None, request: Request) -> str:
 
     JSON is UTF-8 (RFC 8259). Korean text sent in a legacy encoding (EUC-KR, CP949) fails here, so the
     answer says to send UTF-8 and repeats a charset the Content-Type declared."""
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("", "identity"):
-        return (
-            f"request body is compressed (Content-Encoding: {encoding[:40]}), which this API does not accept; "
-            "send it uncompressed"
-        )
     if isinstance(cause, UnicodeDecodeError):
         charset = _declared_charset(request)
         declared = f", not {charset} as the Content-Type says" if charset else ""

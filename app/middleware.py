@@ -1,5 +1,5 @@
-"""ASGI middleware: CORS refusals in JSON, HEAD answered like GET, request body size and time limits, work
-stopped for clients that left, security headers and structured access logs."""
+"""ASGI middleware: CORS refusals in JSON, HEAD answered like GET, request body size and time limits, compressed
+bodies refused, work stopped for clients that left, security headers and structured access logs."""
 
 from __future__ import annotations
 
@@ -154,6 +154,33 @@ class BodyLimitsMiddleware:
             return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class UncompressedBodyMiddleware:
+    """Answer 415 for a request body sent with a content coding (`Content-Encoding: gzip`), before reading it.
+
+    The API reads bodies as they are, so a compressed one would fail as undecodable JSON, or a body merely labelled
+    gzip would be read as if it were not. RFC 9110 (section 15.5.16) answers an unsupported content coding with
+    415 and an `Accept-Encoding` that names the codings accepted: here only `identity`. The answer closes the
+    connection, since the body may still be on its way.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            coding = headers.get("content-encoding", "").strip().lower()
+            has_body = (_content_length(scope) or 0) > 0 or "transfer-encoding" in headers
+            if coding not in ("", "identity") and has_body:
+                detail = (
+                    f"request body is compressed (Content-Encoding: {coding[:40]}), which this API does not accept; "
+                    "send it uncompressed"
+                )
+                await send_json(send, 415, {"detail": detail}, [(b"accept-encoding", b"identity"), *_CLOSE])
+                return
+        await self.app(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

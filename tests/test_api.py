@@ -766,11 +766,6 @@ def test_a_huge_list_of_wrong_elements_is_refused_in_one_short_answer(client: Te
     ("body", "headers", "message"),
     [
         (b'{"te\\ud800xt": "a"}', {}, "request body has a key with a lone surrogate (U+D800-U+DFFF)"),
-        (
-            gzip.compress('{"text": "좋아요"}'.encode()),
-            {"content-encoding": "gzip"},
-            "request body is compressed (Content-Encoding: gzip), which this API does not accept; send it uncompressed",
-        ),
     ],
 )
 def test_a_body_problem_is_named_for_what_it_is(client: TestClient, body: bytes, headers: dict, message: str) -> None:
@@ -778,6 +773,25 @@ def test_a_body_problem_is_named_for_what_it_is(client: TestClient, body: bytes,
     assert response.status_code == 422
     (problem,) = response.json()["detail"]
     assert problem["loc"] == ["body"] and problem["msg"].startswith(message), problem
+
+
+@pytest.mark.parametrize(
+    "body", [gzip.compress('{"text": "좋아요"}'.encode()), '{"text": "좋아요"}'.encode()], ids=["gzip", "labelled-only"]
+)
+def test_a_compressed_body_gets_415_naming_the_only_coding_accepted(client: TestClient, body: bytes) -> None:
+    """RFC 9110's answer to a content coding the server does not support; a plain body merely labelled gzip used
+    to be read as if it were plain."""
+    headers = {"content-type": "application/json", "content-encoding": "GZip"}
+    response = client.post("/v1/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert response.json() == {
+        "detail": "request body is compressed (Content-Encoding: gzip), which this API does not accept; "
+        "send it uncompressed"
+    }
+    assert response.headers["accept-encoding"] == "identity" and response.headers["connection"] == "close"
+    plain = client.post("/v1/predict", content=body, headers={**headers, "content-encoding": "identity"})
+    assert plain.status_code == (200 if body.startswith(b"{") else 422)  # gzip's bytes are not JSON
+    assert client.get("/healthz", headers={"content-encoding": "gzip"}).status_code == 200  # no body to decode
 
 
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
