@@ -792,6 +792,7 @@ def test_a_compressed_body_gets_415_naming_the_only_coding_accepted(client: Test
     plain = client.post("/v1/predict", content=body, headers={**headers, "content-encoding": "identity"})
     assert plain.status_code == (200 if body.startswith(b"{") else 422)  # gzip's bytes are not JSON
     assert client.get("/healthz", headers={"content-encoding": "gzip"}).status_code == 200  # no body to decode
+    assert "415" in client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["responses"]
 
 
 def test_configured_limits_apply(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from app.settings import Settings
 ERRORS = {
     408: {"model": ErrorOut, "description": "Request body not received within BODY_TIMEOUT_S"},
     413: {"model": ErrorOut, "description": "Request body over MAX_BODY_BYTES"},
+    415: {"model": ErrorOut, "description": "Request body sent with a content coding (only identity is accepted)"},
     422: {"model": ErrorOut, "description": "Invalid request: the detail lists each problem"},
     503: {
         "model": ErrorOut,
