@@ -171,12 +171,14 @@ class UncompressedBodyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = Headers(scope=scope)
-            coding = headers.get("content-encoding", "").strip().lower()
+            # every coding of every Content-Encoding line: a second line must not slip one past
+            codings = [c.strip().lower() for line in headers.getlist("content-encoding") for c in line.split(",")]
+            coded = [coding for coding in codings if coding not in ("", "identity")]
             has_body = (_content_length(scope) or 0) > 0 or "transfer-encoding" in headers
-            if coding not in ("", "identity") and has_body:
+            if coded and has_body:
                 detail = (
-                    f"request body is compressed (Content-Encoding: {coding[:40]}), which this API does not accept; "
-                    "send it uncompressed"
+                    f"request body is sent with Content-Encoding: {', '.join(coded)[:40]}, which this API does not "
+                    "accept; send it uncompressed"
                 )
                 await send_json(send, 415, {"detail": detail}, [(b"accept-encoding", b"identity"), *_CLOSE])
                 return

@@ -53,6 +53,7 @@ from training.data import held_out_fraction, read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
 from training.pipeline import stratified_split
+from training.train import parse_args
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
@@ -168,6 +169,8 @@ def run_default(_: argparse.Namespace, __: list[str]) -> dict:
 
 
 def run_ablation(args: argparse.Namespace, extra: list[str]) -> dict:
+    if not parse_args(["--train", "-", "--out", "-", *extra]).val_fraction:
+        raise SystemExit("the ablation compares validation accuracy, so it cannot run with --val-fraction 0")
     sample = stratified_sample(NSMC_TRAIN, args.train_rows)
     budget = ["--epochs", str(args.epochs), "--patience", "1", "--label-names", "negative,positive", *extra]
     names = args.only or [name for name in ABLATIONS if name not in SLOW]
@@ -259,11 +262,11 @@ def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
         )
         for member in members.values()
     }
+    if any(not fraction for *_, fraction in split):
+        raise SystemExit("a member held out no validation rows (--val-fraction 0), which an ensemble is compared on")
     if len(split) != 1:
         raise SystemExit(f"the members differ in labels or validation split (labels, seed, fraction): {sorted(split)}")
     _, seed, fraction = split.pop()
-    if not fraction:
-        raise SystemExit("the members held out no validation rows (--val-fraction 0), which an ensemble is compared on")
     for name, member in members.items():
         trained_on = member.bundle.manifest.get("data", {}).get("train", {}).get("sha256")
         if trained_on is not None and trained_on != train.sha256:

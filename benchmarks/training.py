@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         name, data = "training", {"bundle": str(args.bundle)}
     rows = metrics["train_rows"] + metrics["validation_rows"] + metrics.get("test", {}).get("n", 0)
     accuracy = {part: metrics[part]["accuracy"] for part in ("validation", "test") if part in metrics}
-    scored = ", ".join(f"{part} accuracy {value:.2%}" for part, value in accuracy.items())
+    scored = "".join(f"; {part} accuracy {value:.2%}" for part, value in accuracy.items())
     sections = [
         f"Source: {source}; about {rows:,} texts tokenized"
-        f" ({rows / timings['tokenize_s']:,.0f} texts/s); {scored}.\n\n" + timings_table(timings),
+        f" ({rows / timings['tokenize_s']:,.0f} texts/s){scored}.\n\n" + timings_table(timings),
         "## Targets\n\n" + (targets_table(checks) if checks else "No verdict: not a full retrain."),
     ]
     data |= {"timings": timings, "texts_tokenized": rows, "accuracy": accuracy, "targets": checks}

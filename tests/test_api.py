@@ -785,13 +785,15 @@ def test_a_compressed_body_gets_415_naming_the_only_coding_accepted(client: Test
     response = client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == 415
     assert response.json() == {
-        "detail": "request body is compressed (Content-Encoding: gzip), which this API does not accept; "
+        "detail": "request body is sent with Content-Encoding: gzip, which this API does not accept; "
         "send it uncompressed"
     }
     assert response.headers["accept-encoding"] == "identity" and response.headers["connection"] == "close"
     plain = client.post("/v1/predict", content=body, headers={**headers, "content-encoding": "identity"})
     assert plain.status_code == (200 if body.startswith(b"{") else 422)  # gzip's bytes are not JSON
     assert client.get("/healthz", headers={"content-encoding": "gzip"}).status_code == 200  # no body to decode
+    second_line = [("content-type", "application/json"), ("content-encoding", "identity"), ("content-encoding", "gzip")]
+    assert client.post("/v1/predict", content=body, headers=second_line).status_code == 415
     assert "415" in client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["responses"]
 
 

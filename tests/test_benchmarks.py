@@ -230,6 +230,11 @@ def test_seeds_trained_on_every_row_show_a_dash_for_validation() -> None:
     assert "changed from the default configuration: val_fraction 0.0" in markdown
     assert "| 42 | – | 88.00% | 88.00% | 5 | 800 |" in markdown
     assert "| mean ± sd | – | 87.50% ± 0.71 |" in markdown
+    refused = subprocess.run(
+        [sys.executable, "-m", "benchmarks.accuracy", "ablation", "--", "--val-fraction=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "cannot run with --val-fraction 0" in refused.stderr
 
 
 @pytest.fixture(scope="module")

@@ -219,6 +219,14 @@ def test_bad_training_data_stops_with_a_clear_message(
     [
         (["--val-fraction", "-0.1"], "--val-fraction must be at least 0 and below 0.5, got -0.1"),
         (["--val-fraction", "0.5"], "--val-fraction must be at least 0 and below 0.5, got 0.5"),
+        (
+            ["--val-fraction", "0", "--max-val-rows", "3000"],
+            "--max-val-rows and --split-seed limit or place the validation split; --val-fraction 0 has none",
+        ),
+        (
+            ["--val-fraction", "0", "--split-seed", "7"],
+            "--max-val-rows and --split-seed limit or place the validation split; --val-fraction 0 has none",
+        ),
         (["--vocab-size", "2"], "--vocab-size must be at least 3, got 2"),
         (["--embedding-dim", "0"], "--embedding-dim must be at least 1, got 0"),
         (["--lstm-units", "0"], "--lstm-units must be at least 1, got 0"),

@@ -114,7 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="BUNDLE",
         help="distil: learn each training text's class probabilities averaged over these trained bundles, mixed "
-        "with its label by --teacher-weight (teachers must share this run's training file and validation split)",
+        "with its label by --teacher-weight (teachers must share this run's training file and, unless "
+        "--val-fraction 0, its validation split)",
     )
     parser.add_argument(
         "--teacher-weight",
@@ -166,6 +167,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise DataError(f"--val-fraction must be at least 0 and below 0.5, got {config.val_fraction}")
     if config.max_val_rows < 0:
         raise DataError(f"--max-val-rows must be 0 (no limit) or more, got {config.max_val_rows}")
+    if not config.val_fraction and (config.max_val_rows or args.split_seed is not None):
+        raise DataError(
+            "--max-val-rows and --split-seed limit or place the validation split; --val-fraction 0 has none"
+        )
     if not 0.0 <= config.teacher_weight <= 1.0:
         raise DataError(f"--teacher-weight must be between 0 and 1, got {config.teacher_weight}")
     if config.adversarial_epsilon < 0:
