@@ -390,11 +390,14 @@ except KeyboardInterrupt:
 def test_a_ctrl_c_during_work_under_cpp_is_held_back_until_that_work_ends() -> None:
     probe = """
 import os, signal, time
-from training.progress import ctrl_c_held_back, remember_ctrl_c
+from training.progress import cli_logger, ctrl_c_held_back, remember_ctrl_c
 signal.signal(signal.SIGINT, signal.default_int_handler)
 remember_ctrl_c()
+cli_logger("training")
 try:
     with ctrl_c_held_back():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)
         print("block finished")
@@ -410,6 +413,8 @@ except KeyboardInterrupt:
     assert ran.stdout.split("\n")[:3] == ["block finished", "raised after the block", "raised at once outside it"], (
         ran.stdout + ran.stderr[-1500:]
     )
+    heard = re.findall(r"\] Ctrl-C: stopping once the work under way \(model loading\) ends\n", ran.stderr)
+    assert len(heard) == 1, ran.stderr[-1500:]  # said at once, and once for two presses
 
 
 def test_an_out_that_is_not_a_bundle_is_refused_before_any_work(tiny_bundle: Path, tmp_path: Path) -> None:

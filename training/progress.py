@@ -120,6 +120,8 @@ def stop_if_ctrl_c() -> None:
 
 
 def _only_remember_ctrl_c(signum: int, frame: object) -> None:
+    if not _ctrl_c.is_set():  # the work held back may take seconds: say at once that the key press was heard
+        logging.getLogger("training").warning("Ctrl-C: stopping once the work under way (model loading) ends")
     _ctrl_c.set()
 
 
