@@ -97,6 +97,13 @@ def test_admin_routes_are_absent_without_a_configured_token(root: tuple[Path, li
     assert not any(path.startswith("/v1/admin") for path in paths)
 
 
+def test_reload_documents_the_body_errors_the_middleware_answers(client: TestClient) -> None:
+    responses = client.get("/openapi.json").json()["paths"]["/v1/admin/reload"]["post"]["responses"]
+    assert {"401", "408", "413", "415", "409", "422", "503"} <= set(responses)
+    gzipped = client.post("/v1/admin/reload", content=b"{}", headers={**AUTH, "content-encoding": "gzip"})
+    assert gzipped.status_code == 415 and "Content-Encoding: gzip" in gzipped.json()["detail"]
+
+
 @pytest.mark.parametrize("bad", ["../../etc", "../versions/x", "/etc", "..", "20250101-120000-1a2b3c4d/../../x"])
 def test_version_names_that_could_leave_root_are_refused_before_any_file_access(
     client: TestClient, root: tuple[Path, list[str]], bad: str, tmp_path: Path

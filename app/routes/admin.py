@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from app.deps import PredictorDep, SettingsDep, bearer_credentials, require_admin
 from app.reload import ModelReloader, ReloadRefused
+from app.routes import BODY_ERRORS
 from app.schemas import ErrorOut, ReloadOut, ReloadRequest, VersionsOut
 from model import registry
 from model.bundle import BundleError
@@ -46,6 +47,7 @@ router = APIRouter(
     "/reload",
     summary="Load a model version and swap it in",
     responses={
+        **BODY_ERRORS,
         409: {
             "model": ErrorOut,
             "description": "The bundle failed a check, or another reload is still running (retry when it has "

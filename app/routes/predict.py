@@ -11,13 +11,12 @@ from fastapi.routing import APIRoute
 
 from app.deps import BatcherDep, ModelRefDep, PredictorDep, SettingsDep
 from app.middleware import add_access_log_fields
+from app.routes import BODY_ERRORS
 from app.schemas import BatchPredictionOut, BatchPredictRequest, ErrorOut, PredictionOut, PredictRequest
 from app.settings import Settings
 
 ERRORS = {
-    408: {"model": ErrorOut, "description": "Request body not received within BODY_TIMEOUT_S"},
-    413: {"model": ErrorOut, "description": "Request body over MAX_BODY_BYTES"},
-    415: {"model": ErrorOut, "description": "Request body sent with a content coding (only identity is accepted)"},
+    **BODY_ERRORS,
     422: {"model": ErrorOut, "description": "Invalid request: the detail lists each problem"},
     503: {
         "model": ErrorOut,
