@@ -116,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the access log and metrics see every answer, including CORS preflights, 413s and 408s.
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(UncompressedBodyMiddleware)  # inside the limits, so the body it refuses has been read
     app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.MAX_BODY_BYTES, timeout_s=settings.BODY_TIMEOUT_S)
-    app.add_middleware(UncompressedBodyMiddleware)
     app.add_middleware(CancelOnDisconnectMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -157,12 +157,14 @@ class BodyLimitsMiddleware:
 
 
 class UncompressedBodyMiddleware:
-    """Answer 415 for a request body sent with a content coding (`Content-Encoding: gzip`), before reading it.
+    """Answer 415 for a request body sent with a content coding (`Content-Encoding: gzip`), before parsing it.
 
     The API reads bodies as they are, so a compressed one would fail as undecodable JSON, or a body merely labelled
     gzip would be read as if it were not. RFC 9110 (section 15.5.16) answers an unsupported content coding with
-    415 and an `Accept-Encoding` that names the codings accepted: here only `identity`. The answer closes the
-    connection, since the body may still be on its way.
+    415 and an `Accept-Encoding` that names the codings accepted: here only `identity`. It sits inside
+    `BodyLimitsMiddleware`, so a body within the limits has been read by then and the connection stays open:
+    closing it before the body had arrived left a client that sends the whole body before reading (http.client)
+    with a broken pipe instead of the 415.
     """
 
     def __init__(self, app: ASGIApp):
@@ -180,7 +182,7 @@ class UncompressedBodyMiddleware:
                     f"request body is sent with Content-Encoding: {', '.join(coded)[:40]}, which this API does not "
                     "accept; send it uncompressed"
                 )
-                await send_json(send, 415, {"detail": detail}, [(b"accept-encoding", b"identity"), *_CLOSE])
+                await send_json(send, 415, {"detail": detail}, [(b"accept-encoding", b"identity")])
                 return
         await self.app(scope, receive, send)
 

@@ -788,7 +788,7 @@ def test_a_compressed_body_gets_415_naming_the_only_coding_accepted(client: Test
         "detail": "request body is sent with Content-Encoding: gzip, which this API does not accept; "
         "send it uncompressed"
     }
-    assert response.headers["accept-encoding"] == "identity" and response.headers["connection"] == "close"
+    assert response.headers["accept-encoding"] == "identity"
     plain = client.post("/v1/predict", content=body, headers={**headers, "content-encoding": "identity"})
     assert plain.status_code == (200 if body.startswith(b"{") else 422)  # gzip's bytes are not JSON
     assert client.get("/healthz", headers={"content-encoding": "gzip"}).status_code == 200  # no body to decode

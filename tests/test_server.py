@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -21,7 +22,6 @@ import numpy as np
 import pytest
 
 from app.launch import ROOT, RunningServer, free_port, running_server
-from app.settings import Settings
 from model.layout import sha256_file
 from model.predictor import Prediction, Predictor
 from tests.conftest import popen_hearing_ctrl_c
@@ -33,6 +33,7 @@ TEXTS = [
     "이모지 😀 섞인 문장 최고",
 ]
 BODY_TIMEOUT_S = 1.5
+MAX_BODY_BYTES = 24 * 2**20  # room for a body larger than the socket buffers hold
 SECRET = "이 문장은 로그에 남으면 안 되는 비밀 문장입니다"
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {"MICROBATCH_MAX_WAIT_MS": "5", "BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    env = {"MICROBATCH_MAX_WAIT_MS": "5", "BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), "MAX_BODY_BYTES": str(MAX_BODY_BYTES)}
     with running_server(tiny_bundle, log, env=env) as running:
         yield running
 
@@ -95,7 +96,7 @@ def test_concurrent_requests_are_micro_batched_and_answered_correctly(
 
 
 def test_errors_over_real_http_are_json(server: RunningServer) -> None:
-    limit = Settings().MAX_BODY_BYTES  # the server runs with the default
+    limit = MAX_BODY_BYTES
     too_big = httpx.post(
         f"{server.url}/v1/predict", content=b"x" * (limit + 1), headers={"content-type": "application/json"}, timeout=30
     )
@@ -110,6 +111,15 @@ def test_errors_over_real_http_are_json(server: RunningServer) -> None:
     blank = httpx.post(f"{server.url}/v1/predict", json={"text": "   "}, timeout=30)
     assert blank.status_code == 422 and blank.json()["detail"][0]["msg"].startswith("text must not be empty")
     assert httpx.get(f"{server.url}/nope", timeout=30).json()["detail"].startswith("no route for GET /nope")
+    # http.client sends the whole body before it reads a byte: the 415 must wait for the body, or uvicorn closes
+    # the connection under the client still sending (a reset instead of the 415, for bodies over ~1.5 MB)
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = os.urandom(limit - 1000)
+    connection.request("POST", "/v1/predict", body, {"content-type": "application/json", "content-encoding": "gzip"})
+    coded = connection.getresponse()
+    assert coded.status == 415 and json.loads(coded.read())["detail"].startswith("request body is sent with Content")
+    connection.close()
 
 
 def raw_exchange(server: RunningServer, request: bytes, pauses: Sequence[tuple[float, bytes]] = ()) -> bytes:
