@@ -121,7 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CancelOnDisconnectMiddleware)
     if settings.CORS_ORIGINS:
         app.add_middleware(
-            JsonCorsMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["*"]
+            JsonCorsMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            # a browser shows a page's script only the safelisted response headers unless these are named
+            expose_headers=["Retry-After", "Accept-Encoding"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.METRICS != "off":

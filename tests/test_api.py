@@ -549,6 +549,8 @@ def test_cors_only_when_origins_are_set(tiny_bundle: Path) -> None:
         assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
         answer = with_cors.post("/v1/predict", json={"text": "좋아요"}, headers={"origin": "https://x.kr"})
         assert answer.headers["access-control-allow-origin"] == "https://x.kr"
+        # a script on another origin may read when to retry a 503 and which codings a 415 accepts
+        assert answer.headers["access-control-expose-headers"] == "Retry-After, Accept-Encoding"
         refused = with_cors.options("/v1/predict", headers=preflight("https://evil.example"))
         assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
         assert refused.json() == {"detail": "CORS preflight refused: Disallowed CORS origin"}
