@@ -296,6 +296,15 @@ def test_val_fraction_0_trains_on_every_row_for_exactly_the_given_epochs(tmp_pat
     )
     assert evaluated.returncode == 0, evaluated.stderr[-1500:]
     assert "n = 1,000" in evaluated.stdout
+    # an ensemble compares its members on the rows they held out: a member without any is refused, not scored
+    ensemble = run_cli(
+        "benchmarks.accuracy", "ensemble", "--bundles", str(out), str(out), "--train",
+        str(FIXTURES / "nsmc_train_3k.tsv"), "--test", str(FIXTURES / "nsmc_test_1k.tsv"), cache=tmp_path,
+        env={"BENCHMARK_RESULTS": str(tmp_path / "results")},
+    )  # fmt: skip
+    assert ensemble.returncode == 1
+    assert "a member held out no validation rows (--val-fraction 0)" in ensemble.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_labels_that_differ_only_in_case_and_classes_too_small_to_measure_are_named_in_warnings(tmp_path: Path) -> None:
