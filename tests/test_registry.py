@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,24 @@ def test_a_bundle_trained_for_publish_but_not_published_leaves_no_trace_in_root(
     assert "Epoch" not in capfd.readouterr().out  # --quiet: not even Keras' epoch lines
     assert snapshot(root) == before
     assert sorted(os.listdir(root / registry.VERSIONS)) == sorted(registry.list_versions(root))  # no .incoming-*
+
+
+def test_training_with_publish_logs_the_published_version_not_its_staging_name(
+    published_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from training import train as train_cli
+
+    root, versions = copy_root(published_root, tmp_path / "root")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = train_cli.main(
+        ["--train", str(FIXTURES / "nsmc_train_3k.tsv"), "--publish", str(root), "--epochs", "1",
+         "--language-model-epochs", "0", "--embedding-dim", "16", "--lstm-units", "16", "--no-pretrain-embeddings"]
+    )  # fmt: skip
+    assert code == 0
+    (new,) = set(registry.list_versions(root)) - set(versions)
+    log = caplog.text
+    assert re.search(rf"published version {new} \(trained in \d+ s\); {re.escape(str(root / 'current'))} now", log)
+    assert ".incoming" not in log and "bundle written" not in log
 
 
 def test_the_registry_cli_lists_versions_and_rolls_current_back_for_good(

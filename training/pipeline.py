@@ -185,7 +185,10 @@ def train(
     workers: int = 2,
     quiet: bool = False,
 ) -> dict:
-    """Run the whole pipeline and write the bundle at `out`; returns the metrics written."""
+    """Run the whole pipeline and write the bundle at `out`; returns the metrics written.
+
+    The caller says where the bundle went: `training.train --publish` writes it under a staging name first.
+    """
     log = cli_logger("training", quiet)
     interactive = not quiet and sys.stderr.isatty()  # progress bars only on a terminal
     check_destination(Path(out))
@@ -425,5 +428,4 @@ def train(
             )
         stop_if_ctrl_c()  # the last moment a Ctrl-C can still leave everything as it was
         write_bundle(out, explainer, vocab, bundle_config, metrics, fingerprint, pictures)
-    log.info("bundle written to %s in %.0f s", out, time.perf_counter() - started)
     return metrics

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         # the seconds TensorFlow takes to load; importing it prints C++ log lines to fd 2, logged instead.
         with native_output_logged():
             from training.pipeline import train
+        started = time.perf_counter()
         train(
             train_data,
             out,
@@ -223,10 +225,17 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             quiet=args.quiet,
         )
+        if args.out is not None:
+            log.info("bundle written to %s in %.0f s", args.out, time.perf_counter() - started)
         if args.publish is not None:
             previous = current_or_none(args.publish)
             version = publish(out, args.publish, move=args.out is None)
-            log.info("published version %s; %s now points at it", version, args.publish / "current")
+            log.info(
+                "published version %s (trained in %.0f s); %s now points at it",
+                version,
+                time.perf_counter() - started,
+                args.publish / "current",
+            )
             if warning := label_change(args.publish, previous, version):
                 log.warning("warning: %s", warning)
     except (DataError, TokenizerError, RegistryError, BundleError) as error:
