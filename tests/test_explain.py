@@ -84,6 +84,33 @@ def test_texts_the_api_refuses_are_refused_in_the_same_words(
     assert says in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["-_-"], "the following arguments are required: text; a text that starts with \"-\" goes after \"--\": "
+         "python -m training.explain -- -_-"),
+        (["영화", "--;"], "unrecognized arguments: --;; a text that starts with \"-\" goes after \"--\": "
+         "python -m training.explain -- '--;'"),
+        ([], "the following arguments are required: text"),  # nothing starts with "-": no hint
+        (["--bundel", "영화"], "unrecognized arguments: --bundel"),  # a misspelt option is no text
+    ],
+)  # fmt: skip
+def test_a_text_read_as_an_option_gets_a_hint_to_pass_it_after_double_dash(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        explain_cli.main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {says}\n")
+
+
+def test_a_text_starting_with_a_dash_is_explained_after_double_dash(tiny_bundle: Path) -> None:
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert explain_cli.main(["--bundle", str(tiny_bundle), "--", "-_- 영화"]) == 0
+    assert "-_- 영화" in stdout.getvalue().splitlines()
+
+
 def test_png_is_written_with_hangul_glyphs(outputs: tuple[str, Path, Path]) -> None:
     png = outputs[1]
     assert korean_font() is not None

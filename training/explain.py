@@ -9,11 +9,14 @@ import argparse
 import functools
 import html
 import os
+import re
+import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from logging import Logger
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import matplotlib
 
@@ -323,8 +326,28 @@ def render_html(explanation: Explanation) -> str:
 """
 
 
+class ExplainParser(argparse.ArgumentParser):
+    """Its errors for a text that starts with "-" (reviews do: "-_-"), which argparse reads as an option, say how
+    to pass that text."""
+
+    given: tuple[str, ...] = ()  # the arguments being parsed
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self.given = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        options_end = self.given.index("--") if "--" in self.given else len(self.given)
+        dashed = [arg for arg in self.given[:options_end] if arg.startswith("-") and not re.match("--?[A-Za-z]", arg)]
+        if dashed:
+            message += f'; a text that starts with "-" goes after "--": {self.prog} -- {shlex.quote(dashed[0])}'
+        super().error(message)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.explain", description=__doc__.split("\n")[0])
+    parser = ExplainParser(prog="python -m training.explain", description=__doc__.split("\n")[0])
     parser.add_argument("text", help="the text to explain")
     parser.add_argument(
         "--bundle",
