@@ -14,6 +14,7 @@ Layout::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -97,10 +98,11 @@ def tokenizer_of(bundle_dir: Path) -> tuple[str, dict | None]:
         raise BundleError(bundle_dir / CONFIG_FILE, f"names no tokenizer that can be read ({error})") from None
 
 
-def check_destination(out: Path) -> None:
+def check_destination(out: Path, make_parent: bool = True) -> None:
     """Refuse, before any work, a place a new bundle cannot go: a file, a directory of other files (replacing it
     would delete them), or a parent the bundle cannot be written in. Nothing, an empty directory or an earlier
-    bundle is fine. Creates the missing parent directories, as writing would."""
+    bundle is fine. Creates the missing parent directories, as writing would, unless `make_parent` is false (a
+    check before hours of training, which may fail and should then leave no empty folders behind)."""
     if out.is_symlink():
         raise BundleError(
             out,
@@ -116,10 +118,22 @@ def check_destination(out: Path) -> None:
             "or empty directory, or an earlier bundle to replace",
         )
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent))
+        if make_parent:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        check_can_create_in(out.parent)
     except OSError as error:
         raise BundleError(out, f"cannot be written ({error.strerror or error})") from None
+
+
+def check_can_create_in(folder: Path) -> None:
+    """Raise OSError unless files can be created in `folder`, or in the folders that making it would make, without
+    making anything: its nearest existing ancestor must be a directory this process can write in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))  # a read-only mount passes os.access's W_OK as root
 
 
 def fsync_path(path: Path) -> None:

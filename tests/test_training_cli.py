@@ -40,7 +40,7 @@ def assert_no_native_lines(stderr: str) -> None:
 
 
 def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "bundle"
+    out = tmp_path / "runs" / "bundle"  # a folder made when the bundle is written
     test = pd.read_csv(FIXTURES / "nsmc_test_1k.tsv", sep="\t", keep_default_na=False, dtype=str)
     names = {"0": "negative", "1": "positive"}
     test["label"] = [names[label] if i % 2 else label for i, label in enumerate(test["label"])]
@@ -67,7 +67,7 @@ def test_train_then_evaluate_end_to_end(tmp_path: Path) -> None:
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     trained_test = Bundle.load(out).metrics["test"]
 
-    report_path = tmp_path / "eval.json"
+    report_path = tmp_path / "reports" / "eval.json"  # a folder made when the report is written
     evaluated = run_cli(
         "training.evaluate", "--bundle", str(out), "--data", str(FIXTURES / "nsmc_test_1k.tsv"),
         "--json", str(report_path), cache=tmp_path,
@@ -267,6 +267,21 @@ def test_a_mistyped_bundle_or_out_is_refused_before_tensorflow_is_imported(tmp_p
     root = tmp_path / "new-root"  # only --out is checked early: checking --publish's staging path would make it
     failed = run_cli("training.train", "--train", str(tmp_path / "missing.tsv"), "--publish", str(root), cache=tmp_path)
     assert failed.returncode == 2 and "no such file" in failed.stderr and not root.exists()
+
+
+def test_a_run_that_fails_leaves_no_empty_folders_where_its_outputs_would_have_gone(tmp_path: Path) -> None:
+    """The outputs' folders are checked before the work and made only when something is written into them."""
+    missing = str(tmp_path / "missing.tsv")
+    calls = {
+        "training.train": ["--train", missing, "--out", str(tmp_path / "runs" / "new" / "bundle")],
+        "training.evaluate": ["--data", missing, "--json", str(tmp_path / "reports" / "eval.json")],
+        "training.explain": ["--bundle", str(tmp_path / "none"), "영화", "--png", str(tmp_path / "pictures" / "x.png")],
+    }  # fmt: skip
+    for module, args in calls.items():
+        probe = f"import {module} as cli\nraise SystemExit(cli.main({args!r}))"
+        ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 2, (module, ran.stderr[-1500:])
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
 def test_val_fraction_0_trains_on_every_row_for_exactly_the_given_epochs(tmp_path: Path) -> None:

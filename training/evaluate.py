@@ -49,6 +49,7 @@ def save_json(path: Path, value: dict, log: Logger) -> bool:
     """Write `value` as JSON; False, with the error logged, when that fails although the start's check passed
     (a full disk, a folder removed meanwhile)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value, ensure_ascii=False, indent=2), "utf-8")
     except OSError as error:
         log.error("error: cannot write %s: %s", path, error.strerror or error)

@@ -191,7 +191,7 @@ def train(
     """
     log = cli_logger("training", quiet)
     interactive = not quiet and sys.stderr.isatty()  # progress bars only on a terminal
-    check_destination(Path(out))
+    check_destination(Path(out), make_parent=False)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     keras.utils.set_random_seed(config.seed)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model.layout import check_can_create_in
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import check_servable, resolve
 from training.data import DataError
@@ -72,15 +73,15 @@ def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
 
 
 def check_output_file(path: Path, option: str) -> None:
-    """Refuse, before any work, a result file that cannot be written: a directory, or a folder that cannot be
-    made or written in (a read-only mount)."""
+    """Refuse, before any work, a result file that cannot be written: a directory, an unwritable file, or a folder
+    that cannot be made or written in (a read-only mount). Nothing is created: the run may still fail."""
     if path.is_dir():
         raise DataError(f"{option} {path}: is a directory; give a file name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_can_create_in(path.parent)
     except OSError as error:
         raise DataError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")
 
 

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.publish is not None:
             check_root(args.publish)
         if args.out is not None:  # again when the bundle is written; here, before the data and TensorFlow load
-            check_destination(args.out)
+            check_destination(args.out, make_parent=False)
         log.info("reading %s", args.train)
         train_data = read_labelled(args.train, args.text_column, args.label_column)
         test_data = read_labelled(args.test, args.text_column, args.label_column) if args.test else None
