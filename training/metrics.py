@@ -9,7 +9,11 @@ import numpy as np
 
 def classification_report(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict:
     """Return `accuracy`, `macro_f1`, `n`, `per_class` {label: precision/recall/f1/support},
-    `confusion_matrix` (rows: true label, columns: predicted label) and `labels`."""
+    `confusion_matrix` (rows: true label, columns: predicted label) and `labels`.
+
+    `macro_f1` averages the classes that occur among the true or the predicted labels, as scikit-learn's does
+    when not given the labels: a class the data does not hold and the model never chose says nothing about
+    the model, and counting it as F1 0 would pull a file of two of three classes down by a third."""
     if len(true) != len(predicted):
         raise ValueError(f"{len(true)} true labels but {len(predicted)} predictions")
     index = {label: i for i, label in enumerate(labels)}
@@ -31,7 +35,9 @@ def classification_report(true: Sequence[str], predicted: Sequence[str], labels:
     n = int(matrix.sum())
     return {
         "accuracy": float(np.trace(matrix) / n) if n else 0.0,
-        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "macro_f1": float(np.mean(seen))
+        if (seen := [per_class[label]["f1"] for i, label in enumerate(labels) if matrix[i].sum() or matrix[:, i].sum()])
+        else 0.0,
         "n": n,
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
