@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,6 +229,15 @@ def test_errors_name_the_line_and_an_unreachable_server(server: RunningServer, b
     page.click("#submit")
     page.locator("#error:has-text('서버에 연결할 수 없습니다')").wait_for()
     assert page.query_selector(".result") is None
+
+    # A 200 that is not the API's answer (a proxy's or captive portal's page) is not a connection failure.
+    page.route(
+        "**/v1/predict/batch", lambda route: route.fulfill(status=200, body="<html></html>", content_type="text/html")
+    )
+    page.check('input[name="mode"][value="batch"]')
+    page.fill("#text", "재미있어요\n지루해요")
+    page.click("#submit")
+    page.locator("#error:has-text('서버의 답을 해석할 수 없습니다')").wait_for()
     page.close()
 
 
@@ -237,7 +247,8 @@ def test_batch_mode_shows_one_result_per_line(server: RunningServer, browser) ->
     page = browser.new_page()
     page.goto(server.url + "/")
     page.check('input[name="mode"][value="batch"]')
-    page.fill("#text", "\n".join(lines))
+    # Lines that show nothing are skipped like empty ones: a zero-width space, the blank filler U+3164.
+    page.fill("#text", f"{lines[0]}\n\u200b\n{lines[1]}\n\u3164 \n\n{lines[2]}")
     page.click("#submit")
     page.locator(".result").nth(2).wait_for()  # not wait_for_function: the page's CSP forbids its eval
     assert page.locator(".result").count() == 3
@@ -265,10 +276,21 @@ def test_a_busy_or_too_large_answer_gets_a_korean_hint(server: RunningServer, br
     page.goto(server.url + "/")
     busy = "service busy: 60 texts are waiting for the model and 5 more would pass the limit of 64"
     assert page.evaluate("([status, body]) => describeError(status, body)", [503, {"detail": busy}]) == (
-        f"오류 503: {busy} (서버가 바쁩니다. 잠시 후 다시 시도하세요)"
+        f"오류 503: 서버가 바쁩니다. 잠시 후 다시 시도하세요 ({busy})"
     )
-    assert page.evaluate("describeError(413, {detail: 'too large'})").endswith("(줄 수를 줄이거나 나눠서 보내세요)")
-    assert page.evaluate("describeError(500, null)") == "오류 500: 서버가 이유를 알려 주지 않았습니다"
+    assert page.evaluate("describeError(413, {detail: 'too large'})") == (
+        "오류 413: 보낸 글이 너무 큽니다. 줄 수를 줄이거나 나눠서 보내세요 (too large)"
+    )
+    assert page.evaluate("describeError(500, null)") == "오류 500: 서버 내부 오류입니다"
+    assert page.evaluate("describeError(418, null)") == "오류 418: 서버가 이유를 알려 주지 않았습니다"
+    timeout = "new DOMException('timeout', 'TimeoutError')"
+    assert page.evaluate(f"describeFailure({timeout}, [], ['a', 'b'], 120000)") == (
+        "서버가 120초 안에 답하지 않았습니다. 줄 수를 줄이거나 짧게 나눠서 다시 보내세요."
+    )
+    assert (
+        page.evaluate(f"describeFailure({timeout}, [], ['a'], 30000)")
+        == "서버가 30초 안에 답하지 않았습니다. 다시 시도하세요."
+    )
     more = "{loc: ['body'], msg: 'and 151 more problems not listed', type: 'more_problems', ctx: {count: 151}}"
     assert page.evaluate(f"describeError(422, {{detail: [{more}]}})") == "오류 422: 그 밖에도 문제가 151개 더 있습니다"
     page.close()
@@ -288,6 +310,14 @@ def test_input_problems_are_explained_in_korean(server: RunningServer, browser) 
         ("좋아요\u0007 최고", "오류 422: 4번째 글자가 제어 문자(U+0007)입니다"),
         ("가" * (LIMIT + 1), f"오류 422: {LIMIT + 1}자입니다. {LIMIT}자까지 분석할 수 있습니다"),
         ("\u200b\u200b", "오류 422: 보이는 글자가 없습니다"),
+        # The API counts code points; the page counts what the user sees: a family emoji is one character, and
+        # Hangul pasted from a Mac (decomposed, NFD) is one syllable of two code points here.
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467 좋다\u0007", "오류 422: 5번째 글자가 제어 문자(U+0007)입니다"),
+        (
+            unicodedata.normalize("NFD", "가" * (LIMIT // 2 + 1)),
+            f"오류 422: 유니코드 코드 포인트 {LIMIT + 2}개입니다 (보이는 글자로는 {LIMIT // 2 + 1}자). "
+            f"코드 포인트 {LIMIT}개까지",
+        ),
     ]:
         page.fill("#text", text)
         page.click("#submit")

@@ -5,7 +5,11 @@ const $ = (selector) => document.querySelector(selector);
 const ACCENT = "232, 89, 12";
 const MAX_SHADE = 0.8; // the most-attended token's background opacity; ink on it keeps a 5.5:1 contrast
 const TOP_TOKENS = 5;
-const TIMEOUT_MS = 30000;
+// How long the page waits: a batch may hold 64 texts of 2,000 characters, which takes the server tens of seconds.
+const TIMEOUT_MS = { single: 30000, batch: 120000 };
+// A character that shows on its own, as the server counts them (model/tokenizer.py's has_visible_text): not
+// whitespace, not an invisible format character, not a mark that only combines, not a blank Hangul filler.
+const VISIBLE = /[^\s\p{Cf}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]/u;
 
 let modelInfo = null; // GET /v1/model: its max_len says where a truncated text stops being read
 let latest = null; // the newest request's AbortController: an older request is cancelled, never shown
@@ -34,41 +38,83 @@ function linePrefix(loc, lineNumbers) {
   return Number.isInteger(index) && lineNumbers[index] ? `${lineNumbers[index]}번째 줄: ` : "";
 }
 
+// The API counts code points; a user counts the characters they see. A family emoji is one character of five
+// code points, and Hangul pasted from a Mac (decomposed) is one syllable of two or three.
+function graphemeStarts(text) {
+  if (typeof text !== "string" || typeof Intl === "undefined" || !Intl.Segmenter) return null;
+  return Array.from(new Intl.Segmenter("ko", { granularity: "grapheme" }).segment(text), (s) => s.index);
+}
+
+// The 1-based number of the character the user sees at code point `position` of `text`.
+function seenCharacter(text, position) {
+  const starts = graphemeStarts(text);
+  if (!starts) return position + 1;
+  const offset = Array.from(text).slice(0, position).join("").length; // in UTF-16 units, as Intl counts
+  return starts.filter((start) => start <= offset).length;
+}
+
+// "2300자" when what the user sees is as long; otherwise it says which count is meant.
+function describeLength(text, length, limit) {
+  const starts = graphemeStarts(text);
+  if (!starts || starts.length === length) return `${length}자입니다. ${limit}자까지 분석할 수 있습니다`;
+  return `유니코드 코드 포인트 ${length}개입니다 (보이는 글자로는 ${starts.length}자). 코드 포인트 ${limit}개까지 분석할 수 있습니다`;
+}
+
 // The problems a user of this page can cause, in Korean, from the values in the problem's `ctx` (a position
-// counts characters from 0); the API's English `msg` covers the rest, and a problem without those values.
+// counts code points from 0) and the text it is about; the API's English `msg` covers the rest, and a problem
+// without those values.
 const KOREAN_PROBLEMS = {
   blank_text: () => "보이는 글자가 없습니다. 분석할 글을 입력하세요",
-  control_character: ({ name, position }) =>
-    Number.isInteger(position) && `${position + 1}번째 글자가 제어 문자(${name})입니다. 탭과 줄바꿈 말고는 쓸 수 없습니다`,
-  invalid_unicode: ({ name, position }) =>
-    Number.isInteger(position) && `${position + 1}번째 글자(${name})가 짝 없는 서로게이트입니다. 올바른 유니코드가 아닙니다`,
-  string_too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}자입니다. ${limit}자까지 분석할 수 있습니다`,
+  control_character: ({ name, position }, text) =>
+    Number.isInteger(position) &&
+    `${seenCharacter(text, position)}번째 글자가 제어 문자(${name})입니다. 탭과 줄바꿈 말고는 쓸 수 없습니다`,
+  invalid_unicode: ({ name, position }, text) =>
+    Number.isInteger(position) &&
+    `${seenCharacter(text, position)}번째 글자(${name})가 짝 없는 서로게이트입니다. 올바른 유니코드가 아닙니다`,
+  string_too_long: ({ length, limit }, text) => Number.isInteger(limit) && describeLength(text, length, limit),
   too_long: ({ length, limit }) => Number.isInteger(limit) && `${length}줄입니다. 한 번에 ${limit}줄까지 분석할 수 있습니다`,
   more_problems: ({ count }) => Number.isInteger(count) && `그 밖에도 문제가 ${count}개 더 있습니다`,
 };
 
-function describeProblem(problem) {
-  const korean = KOREAN_PROBLEMS[problem.type];
-  return (korean && korean(problem.ctx || {})) || problem.msg || JSON.stringify(problem);
+// The text a problem is about: ["body", "text"] is the one text, ["body", "texts", i] the i-th.
+function problemText(loc, texts) {
+  if (!Array.isArray(loc)) return undefined;
+  return loc[1] === "texts" ? texts[loc[2]] : loc[1] === "text" ? texts[0] : undefined;
 }
 
-function describeError(status, body, lineNumbers = []) {
+function describeProblem(problem, texts = []) {
+  const korean = KOREAN_PROBLEMS[problem.type];
+  return (korean && korean(problem.ctx || {}, problemText(problem.loc, texts))) || problem.msg || JSON.stringify(problem);
+}
+
+// What an answer's status means for the user; the server's own words (English) follow in brackets.
+const KOREAN_STATUS = {
+  408: "글이 제시간에 다 도착하지 않았습니다. 다시 보내세요",
+  413: "보낸 글이 너무 큽니다. 줄 수를 줄이거나 나눠서 보내세요",
+  415: "서버가 이 형식의 요청을 받지 않습니다",
+  500: "서버 내부 오류입니다",
+  503: "서버가 바쁩니다. 잠시 후 다시 시도하세요",
+};
+
+function describeError(status, body, lineNumbers = [], texts = []) {
   const detail = body && body.detail;
-  let message = "서버가 이유를 알려 주지 않았습니다";
-  if (typeof detail === "string") message = detail;
   if (Array.isArray(detail)) {
-    message = detail.map((d) => linePrefix(d.loc, lineNumbers) + describeProblem(d)).join("; ");
+    return `오류 ${status}: ` + detail.map((d) => linePrefix(d.loc, lineNumbers) + describeProblem(d, texts)).join("; ");
   }
-  if (status === 413) message += " (줄 수를 줄이거나 나눠서 보내세요)";
-  if (status === 503) message += " (서버가 바쁩니다. 잠시 후 다시 시도하세요)";
-  return `오류 ${status}: ${message}`;
+  const said = typeof detail === "string" ? detail : "";
+  const meaning = KOREAN_STATUS[status];
+  if (meaning) return `오류 ${status}: ${meaning}` + (said ? ` (${said})` : "");
+  return `오류 ${status}: ${said || "서버가 이유를 알려 주지 않았습니다"}`;
 }
 
 // What went wrong, in words for the user; undefined for a request a newer one replaced (nothing to show).
-function describeFailure(error, lineNumbers) {
-  if (error instanceof ApiError) return describeError(error.status, error.body, lineNumbers);
+function describeFailure(error, lineNumbers, texts, waited) {
+  if (error instanceof ApiError) return describeError(error.status, error.body, lineNumbers, texts);
   if (error.name === "AbortError") return undefined;
-  if (error.name === "TimeoutError") return `서버가 ${TIMEOUT_MS / 1000}초 안에 답하지 않았습니다. 다시 시도하세요.`;
+  if (error.name === "TimeoutError") {
+    const fewer = texts.length > 1 ? " 줄 수를 줄이거나 짧게 나눠서 다시 보내세요." : " 다시 시도하세요.";
+    return `서버가 ${waited / 1000}초 안에 답하지 않았습니다.` + fewer;
+  }
   if (error instanceof TypeError) return "서버에 연결할 수 없습니다. 서버가 실행 중인지 확인하세요.";
   return error.message || String(error);
 }
@@ -146,7 +192,7 @@ function renderHeat(chars, parts, end) {
 // A token as the top list shows it: one made only of characters that show as nothing (a zero-width space, a
 // direction mark) is written as its code points, so its chip is not blank.
 function visibleForm(form) {
-  if (/[^\p{Cf}\p{Z}\p{M}\u3164\uFFA0]/u.test(form)) return form;
+  if (VISIBLE.test(form)) return form;
   return Array.from(form, (c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`).join(" ");
 }
 
@@ -241,20 +287,24 @@ async function analyse() {
   if (latest) latest.abort();
   const request = new AbortController();
   latest = request;
-  const timer = setTimeout(() => request.abort(new DOMException("timeout", "TimeoutError")), TIMEOUT_MS);
+  const waited = TIMEOUT_MS[mode()];
+  const timer = setTimeout(() => request.abort(new DOMException("timeout", "TimeoutError")), waited);
   const raw = $("#text").value;
   let lineNumbers = [];
+  let texts = [];
   showError("");
   setBusy(true);
   try {
-    let texts, predictions;
+    let predictions;
     const init = { method: "POST", headers: { "content-type": "application/json" }, signal: request.signal };
     if (mode() === "batch") {
-      const lines = raw.split("\n").map((line, index) => ({ line, number: index + 1 })).filter((l) => l.line.trim());
+      // Lines with nothing visible are skipped like empty ones (a zero-width space, a blank filler U+3164).
+      const lines = raw.split("\n").map((line, index) => ({ line, number: index + 1 })).filter((l) => VISIBLE.test(l.line));
       if (!lines.length) throw new Error("한 줄 이상 입력하세요");
       texts = lines.map((l) => l.line);
       lineNumbers = lines.map((l) => l.number);
-      predictions = (await fetchJson("/v1/predict/batch", { ...init, body: JSON.stringify({ texts }) })).predictions;
+      const answer = await fetchJson("/v1/predict/batch", { ...init, body: JSON.stringify({ texts }) });
+      predictions = answer && answer.predictions; // a 200 that is not the API's answer (a proxy's page) is checked below
     } else {
       if (!raw.trim()) throw new Error("분석할 글을 입력하세요");
       texts = [raw];
@@ -269,7 +319,7 @@ async function analyse() {
     $("#results").replaceChildren(...predictions.map((p, i) => renderResult(texts[i], p)));
     $("#status").textContent = summary(predictions);
   } catch (error) {
-    const message = describeFailure(error, lineNumbers);
+    const message = describeFailure(error, lineNumbers, texts, waited);
     if (message === undefined || latest !== request) return;
     $("#results").replaceChildren();
     $("#status").textContent = "";
@@ -286,7 +336,7 @@ async function loadModelInfo() {
     const info = modelInfo;
     $("#model-info").textContent = `모델 ${info.name || ""} ${info.version} · 레이블: ${info.labels.join(", ")} · 토크나이저: ${info.tokenizer.name}`;
   } catch (error) {
-    $("#model-info").textContent = describeFailure(error, []);
+    $("#model-info").textContent = describeFailure(error, [], [], TIMEOUT_MS.single);
   }
 }
 
