@@ -105,6 +105,14 @@ def undecodable_body(cause: BaseException | None, request: Request) -> str:
     return "request body could not be parsed as JSON"
 
 
+SHOWN_PATH_CHARS = 200
+
+
+def shown_path(path: str) -> str:
+    """The path as an error message names it: a long one is cut, so an answer does not echo kilobytes back."""
+    return path if len(path) <= SHOWN_PATH_CHARS else f"{path[:SHOWN_PATH_CHARS]}… ({len(path)} characters)"
+
+
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Like FastAPI's handler, but 404, 405 and undecodable bodies say what was wrong.
 
@@ -115,13 +123,13 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
         problem = {"loc": ["body"], "msg": undecodable_body(exc.__cause__, request), "type": "json_invalid"}
         return JSONResponse({"detail": [problem]}, status_code=422)
     if exc.status_code == 404 and detail == "Not Found":
-        detail = f"no route for {request.method} {request.url.path}; see /docs for the API"
+        detail = f"no route for {request.method} {shown_path(request.url.path)}; see /docs for the API"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         allowed = (exc.headers or {}).get("Allow", "?")
         methods = [method.strip() for method in allowed.split(",")]
         if "GET" in methods and "HEAD" not in methods:  # HeadAsGetMiddleware answers HEAD wherever GET is allowed
             allowed = ", ".join([*methods, "HEAD"])
-        detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        detail = f"method {request.method} is not allowed on {shown_path(request.url.path)}; allowed: {allowed}"
         return JSONResponse({"detail": detail}, status_code=405, headers={**(exc.headers or {}), "Allow": allowed})
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 

@@ -27,7 +27,13 @@ def _check_text(value: object) -> object:
 Text = Annotated[
     str,
     BeforeValidator(_check_text),
-    Field(min_length=1, description="A text to classify (limit: MAX_TEXT_CHARS characters, 2000 by default)."),
+    Field(
+        min_length=1,
+        description="A text to classify: at most MAX_TEXT_CHARS (2000 by default) Unicode code points. Refused with "
+        "422: a text with nothing visible, only whitespace and invisible characters (`blank_text`); a control "
+        "character other than tab, newline and carriage return (`control_character`); a lone surrogate "
+        "(`invalid_unicode`); a text over the limit (`string_too_long`). Positions in `ctx` count code points.",
+    ),
 ]
 
 
@@ -56,7 +62,10 @@ class BatchPredictRequest(BaseModel):
 
 
 class TokenOut(BaseModel):
-    text: str = Field(description="The token exactly as it appears in the submitted text: `text[start:end]`.")
+    text: str = Field(
+        description="The token exactly as it appears in the submitted text: `text[start:end]`. Where the tagger "
+        "split or rewrote a word (Okt's stems), several tokens share one span, each with its own weight."
+    )
     start: int = Field(ge=0, description="Start offset in the submitted text, in Unicode code points.")
     end: int = Field(ge=0, description="End offset (exclusive), in Unicode code points.")
     attention: float = Field(ge=0, le=1, description="Attention weight; the weights of one text sum to 1.")
@@ -180,7 +189,12 @@ class ReadyOut(BaseModel):
 class ErrorItem(BaseModel):
     loc: list[str | int] = Field(description="Where the problem is, e.g. ['body', 'texts', 2].")
     msg: str
-    type: str
+    type: str = Field(
+        description="The kind of problem, for a client to word it: `blank_text`, `control_character`, "
+        "`invalid_unicode`, `string_too_long` (a text over MAX_TEXT_CHARS), `too_long` (a batch over "
+        "MAX_BATCH_TEXTS), `more_problems` (how many were not listed), or one of pydantic's (`missing`, "
+        "`string_type`, `extra_forbidden`, `json_invalid`, ...)."
+    )
     ctx: dict[str, str | int | float] | None = Field(
         None, description="The values `msg` refers to, e.g. {'position': 3} or {'length': 2500, 'limit': 2000}."
     )

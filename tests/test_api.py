@@ -375,6 +375,9 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     response = client.get("/v1/nope")
     assert response.status_code == 404
     assert response.json() == {"detail": "no route for GET /v1/nope; see /docs for the API"}
+    long = "/v1/" + "x" * 20_000
+    response = client.get(long)  # the answer names the path, but does not echo 20 KB back
+    assert response.json() == {"detail": f"no route for GET {long[:200]}… (20004 characters); see /docs for the API"}
 
 
 def test_a_trailing_slash_is_a_json_404_not_a_redirect(client: TestClient) -> None:
