@@ -357,15 +357,41 @@ def _tagged(text: str, read: tuple[str, list[tuple[int, int]]] | None) -> str:
 
 def _in_source(text: str, read: tuple[str, list[tuple[int, int]]] | None, tokens: list[Token]) -> list[Token]:
     """Tokens of what the tagger read (`read`, from `readable(text)`; None: `text` itself) moved back onto the
-    characters of `text` they came from."""
-    if read is None:
-        return tokens
-    sources = read[1]
-    moved = []
+    characters of `text` they came from, marks with their base (`_marks_with_their_base`)."""
+    if read is not None:
+        sources = read[1]
+        moved = []
+        for token in tokens:
+            start, end = sources[token.start][0], sources[max(token.start, token.end - 1)][1]
+            moved.append(Token(text[start:end], start, end, token.form))
+        tokens = moved
+    return _marks_with_their_base(tokens)
+
+
+def _only_marks(text: str) -> bool:
+    return all(unicodedata.category(char) in ("Mn", "Me") for char in text)
+
+
+def _marks_with_their_base(tokens: list[Token]) -> list[Token]:
+    """A token made only of combining marks right after another token (the keycap of 1️⃣, an accent that has no
+    composed form, a variation selector) shares that token's span, as the tokens of a rewritten word do: on
+    screen they are one character, which the tagger split. The model still reads both tokens."""
+    if not any(_only_marks(token.text[:1]) and _only_marks(token.text) for token in tokens):
+        return tokens  # the usual case
+    joined: list[Token] = []
     for token in tokens:
-        start, end = sources[token.start][0], sources[max(token.start, token.end - 1)][1]
-        moved.append(Token(text[start:end], start, end, token.form))
-    return moved
+        base = joined[-1] if joined else None
+        if base is None or base.end != token.start or not _only_marks(token.text):
+            joined.append(token)
+            continue
+        span = (base.start, token.end)
+        text = base.text + token.text
+        for index in range(len(joined) - 1, -1, -1):  # every token sharing the base's span (a rewritten word)
+            if (joined[index].start, joined[index].end) != (base.start, base.end):
+                break
+            joined[index] = Token(text, *span, joined[index].form)
+        joined.append(Token(text, *span, token.form))
+    return joined
 
 
 def _holding(lock: threading.Lock, analyse: Callable[[str], list[str]]) -> Callable[[str], list[str]]:

@@ -521,6 +521,22 @@ def test_invisible_format_characters_inside_words_are_skipped_not_tokens(name: s
     assert tokenizer.tokenize("\u200b\ufeff \u200b") == []
 
 
+@pytest.mark.parametrize("name", ["okt", "kiwi"])
+def test_marks_the_tagger_split_from_their_character_share_its_span(name: str) -> None:
+    """A keycap (1 + U+FE0F + U+20E3) or an accent without a composed form shows as one character; split by the
+    tagger, its pieces used to be shaded apart, the marks as a token of their own. The model still reads both
+    forms; only the span is shared, as for the tokens of a rewritten word."""
+    tokenizer = MorphTokenizer(name, {"norm": True, "stem": True} if name == "okt" else {})
+    text = "평점 1\ufe0f\u20e3점 만점에 가\u0301나다 최고였어요"
+    for tokens in [tokenizer.tokenize(text), *tokenizer.tokenize_many([text] * PARALLEL_MIN_TEXTS)]:
+        assert_spans_point_at_text(text, tokens)
+        keycap = {(t.start, t.end) for t in tokens if t.form in ("1", "\ufe0f", "\u20e3", "\ufe0f\u20e3")}
+        assert keycap == {(3, 6)}  # both taggers split it: Okt in two, Kiwi in three
+        assert {(t.start, t.end) for t in tokens if "\u0301" in t.form} == {(12, 14)}
+    alone = tokenizer.tokenize("\u0301시작")  # a mark with nothing before it keeps its own span
+    assert_spans_point_at_text("\u0301시작", alone)
+
+
 def test_reading_without_invisible_characters_maps_back_to_the_source() -> None:
     assert readable(REVIEW) is None and readable("줄\n바꿈") is None
     assert readable("재미\u200b없다") == ("재미없다", [(0, 1), (1, 2), (3, 4), (4, 5)])
