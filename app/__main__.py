@@ -21,7 +21,7 @@ from app.settings import Settings, SettingsError, get_settings
 from model.layout import BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import check_servable, resolve
-from model.tokenizer import preload
+from model.tokenizer import TokenizerError, jvm_options, preload
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     try:
         check_address(args.host, args.port)
-    except OSError as error:
+        jvm_options()  # an unclosed quote in JVM_OPTIONS: this line, not a traceback once the model loads
+    except (OSError, TokenizerError) as error:
         sys.stderr.write(f"python -m app: {error}\n")
         raise SystemExit(2) from None
 

@@ -50,8 +50,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         with native_output_logged():
             predictor = await run_in_threadpool(load_predictor, registry.resolve(settings.MODEL_DIR), settings)
-    except (BundleError, TokenizerError) as error:
+    except BundleError as error:
         log.error("cannot load the model bundle: %s", error)
+        raise
+    except TokenizerError as error:  # the bundle may be fine: JVM_OPTIONS the JVM refused, a tagger not installed
+        log.error("cannot start the model's tokenizer: %s", error)
         raise
     batcher = MicroBatcher.from_settings(settings, on_batch=metrics.batch_size.observe)
     batcher.start()

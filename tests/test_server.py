@@ -248,6 +248,30 @@ def test_a_bundle_keras_refuses_stops_the_start_with_exit_code_3(tiny_bundle: Pa
     assert any("model.keras" in record["message"] for record in records if record["level"] == "error"), records[-5:]
 
 
+def test_jvm_options_are_blamed_for_what_they_break_not_the_bundle(tiny_bundle: Path) -> None:
+    """JVM_OPTIONS that cannot be split stop the start at once with one line; options the JVM refuses stop it
+    once the model loads, with an error that names the tokenizer, since the bundle is fine."""
+
+    def start(jvm_options: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "MODEL_DIR": str(tiny_bundle), "JVM_OPTIONS": jvm_options}
+        command = [sys.executable, "-m", "app", "--port", str(free_port())]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    unsplittable = start("'-Xmx")
+    assert unsplittable.returncode == 2
+    assert unsplittable.stderr == (
+        'python -m app: JVM_OPTIONS="\'-Xmx" cannot be split into options: No closing quotation\n'
+    )
+    refused = start("-Xbogus")
+    assert refused.returncode == 3, refused.stderr[-2000:]
+    errors = [json.loads(line)["message"] for line in refused.stderr.splitlines() if '"level": "error"' in line]
+    assert any(
+        message.startswith("cannot start the model's tokenizer: the JVM did not start with options ['-Xbogus']")
+        for message in errors
+    ), errors
+    assert not any("cannot load the model bundle" in message for message in errors)
+
+
 @pytest.mark.parametrize(
     ("sig", "library", "status", "name"),
     [
