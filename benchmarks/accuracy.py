@@ -45,15 +45,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import MODEL_DIR, NSMC_TEST, RESULTS, ROOT, md_table, target, targets_table, write_results
-from model.bundle import Bundle
-from model.predictor import Predictor
+from benchmarks.common import (
+    MODEL_DIR,
+    NSMC_TEST,
+    RESULTS,
+    ROOT,
+    md_table,
+    options_then_passed_on,
+    target,
+    targets_table,
+    write_results,
+)
 from training.config import TrainConfig
 from training.data import held_out_fraction, read_labelled, split_seed
 from training.evaluate import label_names_for
 from training.metrics import classification_report
-from training.pipeline import stratified_split
+from training.progress import HelpWithDefaults
 from training.train import parse_args
+
+# model.bundle, model.predictor and training.pipeline import TensorFlow: they are imported by the commands that
+# need them, so that --help and a mistyped option answer at once.
 
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
@@ -154,6 +165,8 @@ def wall_time(run: dict) -> float | str:
 
 
 def run_default(_: argparse.Namespace, __: list[str]) -> dict:
+    from model.bundle import Bundle
+
     bundle = Bundle.load(MODEL_DIR)
     evaluation = json.loads((ROOT / "reports" / "nsmc_test_eval.json").read_text("utf-8"))
     size_mb = sum(f.stat().st_size for f in MODEL_DIR.rglob("*") if f.is_file()) / 1e6
@@ -251,6 +264,9 @@ def run_sentiment3(args: argparse.Namespace, extra: list[str]) -> dict:
 def run_ensemble(args: argparse.Namespace, _: list[str]) -> dict:
     if not args.bundles or len(args.bundles) < 2:
         raise SystemExit("ensemble needs --bundles with at least two trained bundle directories")
+    from model.predictor import Predictor
+    from training.pipeline import stratified_split
+
     members = {str(path): Predictor.load(path) for path in args.bundles}
     first = next(iter(members.values()))
     train, test = read_labelled(args.train or NSMC_TRAIN), read_labelled(args.test or NSMC_TEST)
@@ -496,7 +512,13 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy",
+        description=__doc__.split("\n")[0],
+        usage="%(prog)s COMMAND [options] [-- training.train options]",
+        epilog="Options after -- go to every training.train run (seeds without --recorded, sentiment3, ablation).",
+        formatter_class=HelpWithDefaults,
+    )
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--train-rows", type=int, default=40_000, help="ablation: training rows sampled")
     parser.add_argument("--epochs", type=int, default=3, help="ablation: most epochs per run")
@@ -513,8 +535,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=Path, help="ensemble: the file the members were trained on (default NSMC's)")
     parser.add_argument("--test", type=Path, help="ensemble: the test file (default NSMC's)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on one training run after this long")
-    args, extra = parser.parse_known_args(argv)
-    extra = [arg for arg in extra if arg != "--"]
+    args, extra = options_then_passed_on(parser, argv)
+    if extra and (args.command in ("default", "ensemble") or args.recorded):
+        parser.error(f"{args.command}{' --recorded' if args.recorded else ''} trains nothing: no training options")
     if (args.train or args.test) and args.command != "ensemble":
         parser.error(f"--train and --test are for ensemble; {args.command} takes training options after --")
     if args.section and not args.section.startswith(args.command):

@@ -34,6 +34,16 @@ def load_texts(n: int, seed: int = 0, path: Path = NSMC_TEST) -> list[str]:
     return texts.sample(n=n, random_state=seed).tolist()
 
 
+def options_then_passed_on(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, list[str]]:
+    """The script's own options, any unknown one refused, and the arguments after `--`, which it passes on to
+    `training.train` (a mistyped option used to be passed on, or dropped, without a word)."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    cut = given.index("--") if "--" in given else len(given)
+    return parser.parse_args(given[:cut]), given[cut + 1 :]
+
+
 def add_texts_argument(parser: argparse.ArgumentParser) -> None:
     """`--texts FILE`: where `load_texts` samples from (the tests point it at the repo's fixture)."""
     parser.add_argument(

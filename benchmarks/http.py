@@ -30,6 +30,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -45,7 +46,9 @@ from benchmarks.common import (
     targets_table,
     write_results,
 )
-from model.predictor import Predictor
+
+if TYPE_CHECKING:  # TensorFlow loads once the arguments are read, so --help and a wrong option answer at once
+    from model.predictor import Predictor
 
 BATCH = 64
 WARM_TEXTS = 1000
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--c32", type=int, default=1600, help="single-text requests at c=32 per round (default 1600)")
     parser.add_argument("--batches", type=int, default=5, help="batch requests of 64 texts per round (default 5)")
     parser.add_argument("--budget-s", type=float, default=300, help="start no new round after this long")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the texts sampled from the file (default 0)")
     common.add_texts_argument(parser)
     parser.add_argument(
         "--server-env",
@@ -232,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         with running_server(args.bundle, log, 180, server_env) as running:
             url, pid, cold_start_s = running.url, running.process.pid, running.ready_after_s
             started = time.perf_counter()
+            from model.predictor import Predictor
+
             predictor = Predictor.load(args.bundle)
             load_s = time.perf_counter() - started
             results = asyncio.run(measure(url, pid, predictor, texts, args, ServerLog(log)))

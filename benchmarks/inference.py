@@ -30,15 +30,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.batching import MicroBatcher
 from app.settings import get_settings
 from benchmarks import common
 from benchmarks.common import MODEL_DIR, ROOT, latency_stats, load_texts, md_table, target, targets_table, write_results
-from model.predictor import Predictor
 from model.vocab import PAD_ID, UNK_ID
+
+if TYPE_CHECKING:  # TensorFlow loads once the arguments are read, so --help and a wrong option answer at once
+    from model.predictor import Predictor
 
 WARM_TEXTS = 1000
 CONCURRENCY = 32
@@ -110,6 +112,8 @@ def throughput(predictor: Predictor, texts: list[str], repeats: int, budget_s: f
 
 async def through_batcher(predictor: Predictor, texts: list[str], concurrency: int) -> float:
     """texts/s of `concurrency` callers that each submit one text and wait for its answer, until `texts` run out."""
+    from app.batching import MicroBatcher  # imports TensorFlow
+
     batcher = MicroBatcher.from_settings(get_settings())
     batcher.start()
     queue = iter(texts)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--micro-c1", type=int, default=300, help="texts per micro-batcher run at c=1 (default 300)")
     parser.add_argument("--micro-c32", type=int, default=1600, help="texts per run at c=32 (default 1600)")
     parser.add_argument("--budget-s", type=float, default=180, help="time limit of each of the two loops")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the texts sampled from the file (default 0)")
     common.add_texts_argument(parser)
     parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="model bundle (default model/default)")
     parser.add_argument("--name", default="inference", help="results file name (default inference)")
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     single, batch, warm = texts[: args.n], texts[args.n : args.n + args.batch_n], texts[-WARM_TEXTS:]
     micro = texts[args.n + args.batch_n : -WARM_TEXTS]
     started = time.perf_counter()
+    from model.predictor import Predictor
+
     predictor = Predictor.load(args.bundle)
     load_s = time.perf_counter() - started
     predictor.predict(warm)  # the JVM's JIT (Okt runs several times faster after ~1000 texts), batch shapes

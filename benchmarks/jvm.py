@@ -79,7 +79,9 @@ def run_child(configuration: str, n: int, texts_file: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.jvm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="child processes per configuration (default 3)")
     parser.add_argument("--n", type=int, default=3000, help="NSMC test texts per pass (default 3000)")
     add_texts_argument(parser)

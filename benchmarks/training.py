@@ -22,7 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import MODEL_DIR, NSMC_TEST, ROOT, md_table, target, targets_table, write_results
+from benchmarks.common import (
+    MODEL_DIR,
+    NSMC_TEST,
+    ROOT,
+    md_table,
+    options_then_passed_on,
+    target,
+    targets_table,
+    write_results,
+)
+from training.progress import HelpWithDefaults
 
 TARGET_S = 15 * 60
 NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
@@ -58,15 +68,21 @@ def retrain(args: argparse.Namespace, extra: list[str]) -> tuple[float, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.training",
+        description=__doc__.split("\n")[0],
+        usage="%(prog)s [options] [-- training.train options for --run]",
+        formatter_class=HelpWithDefaults,
+    )
     parser.add_argument("--bundle", type=Path, default=MODEL_DIR, help="bundle to summarise (default model/default)")
     parser.add_argument("--run", action="store_true", help="retrain from scratch and time it (about 14 minutes)")
     parser.add_argument("--train", type=Path, default=NSMC_TRAIN, help="training file for --run (full NSMC)")
     parser.add_argument("--test", type=Path, default=NSMC_TEST, help="test file for --run (full NSMC)")
     parser.add_argument("--timeout-s", type=float, default=3600, help="give up on --run after this long")
     parser.add_argument("--name", help="results file name (default: training, or training_run with --run)")
-    args, extra = parser.parse_known_args(argv)
-    extra = [arg for arg in extra if arg != "--"]
+    args, extra = options_then_passed_on(parser, argv)
+    if extra and not args.run:
+        parser.error("training options after -- are for --run; without it nothing is trained")
 
     if args.run:
         wall, metrics = retrain(args, extra)

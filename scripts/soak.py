@@ -20,6 +20,7 @@ import numpy as np
 import psutil
 
 from app.launch import running_server
+from training.progress import HelpWithDefaults
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -85,12 +86,14 @@ async def soak(url: str, total: int, concurrency: int, server: psutil.Process) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.soak", description=__doc__.split("\n")[0], formatter_class=HelpWithDefaults
+    )
+    parser.add_argument("--requests", type=int, default=10_000, help="requests measured after the warm-up")
+    parser.add_argument("--concurrency", type=int, default=32, help="clients sending at once")
     parser.add_argument("--warm-up", type=int, default=200, help="requests sent before RSS is first measured")
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "model" / "default")
-    parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "soak_result.json")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "model" / "default", help="bundle the server loads")
+    parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "soak_result.json", help="results file")
     args = parser.parse_args()
 
     log = Path(tempfile.mkdtemp(prefix="soak-")) / "server.log"

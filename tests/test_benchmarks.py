@@ -237,6 +237,33 @@ def test_seeds_trained_on_every_row_show_a_dash_for_validation() -> None:
     assert refused.returncode == 1 and "cannot run with --val-fraction 0" in refused.stderr
 
 
+def test_benchmark_commands_refuse_a_mistyped_option_before_any_work_and_answer_help_at_once() -> None:
+    """Unknown options used to be passed on to training.train, or dropped without a word; training options go
+    after --, and only where something is trained. --help and these errors come before TensorFlow's import."""
+    cases = [
+        ("benchmarks.accuracy", ["default", "--bogus", "5"], "error: unrecognized arguments: --bogus 5"),
+        (
+            "benchmarks.accuracy",
+            ["seeds", "--recorded", "a", "b", "--", "--epochs", "2"],
+            "seeds --recorded trains nothing",
+        ),
+        ("benchmarks.training", ["--bogus"], "error: unrecognized arguments: --bogus"),
+        ("benchmarks.training", ["--", "--epochs", "1"], "training options after -- are for --run"),
+        ("benchmarks.inference", ["--bogus"], "error: unrecognized arguments: --bogus"),
+        ("benchmarks.http", ["--bogus"], "error: unrecognized arguments: --bogus"),
+        ("benchmarks.accuracy", ["--help"], "[-- training.train options]"),
+        ("benchmarks.inference", ["--help"], "seed of the texts sampled"),
+        ("benchmarks.http", ["--help"], "usage: python -m benchmarks.http"),
+    ]
+    for module, args, says in cases:
+        probe = f"import sys, {module} as cli\ntry:\n    cli.main({args!r})\nexcept SystemExit as stop:\n"
+        probe += "    print(stop.code, 'tensorflow' in sys.modules)"
+        ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        expected = ["0" if "--help" in args else "2", "False"]
+        assert ran.stdout.split()[-2:] == expected, (module, args, ran.stdout[-500:], ran.stderr[-1500:])
+        assert says in ran.stdout + ran.stderr, (module, args)
+
+
 @pytest.fixture(scope="module")
 def second_tiny_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny_bundle's configuration with another seed of the weights and the same validation split."""
