@@ -61,7 +61,7 @@ def test_output_to_a_pipe_or_file_is_plain_text_with_the_weights(tiny_bundle: Pa
     printed = stdout.getvalue()
     assert not ANSI.search(printed)
     assert TEXT in printed.splitlines()
-    assert re.search(r"^tokens: .*영화 [0-9.]+", printed, re.MULTILINE)
+    assert re.search(r"^tokens \(as the model read them\): .*영화 [0-9.]+", printed, re.MULTILINE)
 
 
 @pytest.mark.parametrize(
@@ -183,6 +183,7 @@ def test_an_unwritable_output_is_one_error_line_before_the_model_loads(tiny_bund
     cases = {
         ("--png", str(blocker / "x.png")): f"--png {blocker / 'x.png'}: cannot be written",
         ("--html", str(tmp_path)): f"--html {tmp_path}: is a directory; give a file name",
+        ("--png", str(tmp_path / "x.jpg")): f"--png {tmp_path / 'x.jpg'}: the picture is written as PNG; give a file",
     }
     for option, message in cases.items():
         result = run_explain("--bundle", str(tiny_bundle), "영화", "--color", "never", *option)

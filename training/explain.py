@@ -164,7 +164,8 @@ def render_terminal(explanation: Explanation, coloured: bool = True) -> str:
     lines = [f"label: {explanation.label}", f"probabilities: {_probability_line(explanation)}", "", body, ""]
     if coloured:
         lines.append(f"attention {legend} 0 to {format_weight(explanation.peak)} ({SCALE_NOTE}; dim = not read)")
-    lines.append("tokens: " + "  ".join(segment.describe() for segment in explanation.segments if segment.read))
+    read = "  ".join(segment.describe() for segment in explanation.segments if segment.read)
+    lines.append(f"tokens (as the model read them): {read}")  # forms: stems and normalised spellings
     if explanation.truncated:
         cut = "dim tokens were" if coloured else "tokens past the last one listed were"
         lines.append(f"note: the text is longer than the model reads; {cut} cut off")
@@ -368,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         kind, message, values = problem
         hint = " (a terminal or shell that does not send UTF-8?)" if kind == "invalid_unicode" else ""
         parser.error(message.format(**values) + hint)
+    if args.png is not None and args.png.suffix.lower() != ".png":
+        parser.error(f"--png {args.png}: the picture is written as PNG; give a file name ending in .png")
     for path, option in ((args.png, "--png"), (args.html, "--html")):
         if path is not None:
             try:
