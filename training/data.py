@@ -72,7 +72,7 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
         if not _lines_are_whole_rows(path, separator):  # quotes that hold line breaks too: no reading is right
             raise error from None
         log.warning(
-            "%s: the double quote that opens a text at line %d never closes; read again with quotes as "
+            "warning: %s: the double quote that opens a text at line %d never closes; read again with quotes as "
             "ordinary characters: %s rows",
             path,
             int(unclosed.group(1)) + 1,
@@ -91,8 +91,8 @@ def _read_separated(path: Path, separator: str) -> pd.DataFrame:
     except pd.errors.ParserError:
         return frame  # the quotes were deliberate: texts with tabs or line breaks inside quotes
     log.warning(
-        "%s: a double quote without a closing one joined lines of the file into %d text(s), first at data row %d; "
-        "read again with quotes as ordinary characters: %s rows instead of %s",
+        "warning: %s: a double quote without a closing one joined lines of the file into %d text(s), first at data "
+        "row %d; read again with quotes as ordinary characters: %s rows instead of %s",
         path,
         int(joined.sum()),
         int(joined.to_numpy().argmax()) + 1,
@@ -247,7 +247,7 @@ def read_labelled(path: str | Path, text_column: str = "document", label_column:
     repeated = [i for i, (text, label) in enumerate(zip(texts, labels)) if (text, label) == (text_column, label_column)]
     if repeated:  # two exports joined with `cat`: the second header line would train as a class of its own
         log.warning(
-            "%s: left out %d row(s) that repeat the header line (%s, %s), first at data row %d",
+            "warning: %s: left out %d row(s) that repeat the header line (%s, %s), first at data row %d",
             path, len(repeated), text_column, label_column, repeated[0] + 1,
         )  # fmt: skip
     kept = sorted(set(range(len(texts))) - set(repeated))

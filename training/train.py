@@ -19,7 +19,7 @@ from pathlib import Path
 from model.layout import BundleError, check_destination
 from model.native_log import native_output_logged
 from model.registry import VERSIONS, RegistryError, check_root, current_or_none, label_change, publish
-from model.tokenizer import TokenizerError, exit_process
+from model.tokenizer import TAGGERS, TokenizerError, exit_process
 from training.config import LR_SCHEDULES, OKT_DEFAULTS, TrainConfig
 from training.data import FILE_TYPES, DataError, read_labelled
 from training.progress import HelpWithDefaults, cli_logger, remember_ctrl_c
@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tokenizer",
         default=defaults.tokenizer,
+        choices=TAGGERS,
         help="okt, komoran, hannanum, kkma, mecab, or kiwi (kiwipiepy: no JVM)",
     )
     parser.add_argument(
