@@ -207,12 +207,16 @@ def describe(root: Path) -> str:
     current = current_or_none(root)
     lines = []
     for version in list_versions(root):
+        problem = ""
         try:
-            created = json.loads((root / VERSIONS / version / MANIFEST_FILE).read_text("utf-8")).get("created_at", "?")
-        except (OSError, ValueError):
+            manifest = json.loads((root / VERSIONS / version / MANIFEST_FILE).read_text("utf-8"))
+            created = manifest.get("created_at", "?")
+            if manifest.get("version") != version:  # what --use, a reload and a restart refuse (check_published_as)
+                problem = f"  NOT SERVABLE: its manifest names version {manifest.get('version')} (copied or renamed)"
+        except (OSError, ValueError, AttributeError):
             created = "? (no readable manifest.json)"
         mark = "*" if version == current else " "
-        lines.append(f"{mark} {version}  created {created}  labels {_labels(root, version)}")
+        lines.append(f"{mark} {version}  created {created}  labels {_labels(root, version)}{problem}")
     if current is None:
         lines.append(f"(no valid {CURRENT} link in {root})")
     leftovers = sorted(p.name for p in (root / VERSIONS).glob(".*") if p.is_dir())

@@ -194,6 +194,10 @@ def test_the_registry_cli_refuses_a_broken_or_unknown_version_and_warns_of_new_l
         err = capsys.readouterr().err
         assert refused.value.code == 2 and f"{version} was not made current: " in err and reason in err, err
     assert snapshot(root) == before
+    assert registry.main([str(root)]) == 0  # the listing marks the copy that --use refused
+    listing = {line[2:].split()[0]: line for line in capsys.readouterr().out.splitlines() if line[2:3].isdigit()}
+    assert listing[copied].endswith(f"NOT SERVABLE: its manifest names version {first} (copied or renamed)")
+    assert "NOT SERVABLE" not in listing[first]
     with pytest.raises(SystemExit) as empty:
         registry.main([str(tmp_path)])
     assert empty.value.code == 2 and "nothing was published there" in capsys.readouterr().err

@@ -149,7 +149,7 @@ def write(path: Path, text: str) -> Path:
         ("no_label_value.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t\n", [], "missing or invalid label"),
         ("data.xlsx", "x", [], "unknown file type"),
         ("ok.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--label-names", "bad"], "--label-names needs 2"),
-        ("ok2.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--tokenizer", "jieba"], "invalid choice: 'jieba'"),
+        ("ok2.tsv", "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n", ["--tokenizer", "jieba"], "choice: 'jieba'"),
         (
             "ok3.tsv",
             "id\tdocument\tlabel\n1\t좋다\t1\n2\t싫다\t0\n",
