@@ -98,6 +98,16 @@ def tokenizer_of(bundle_dir: Path) -> tuple[str, dict | None]:
         raise BundleError(bundle_dir / CONFIG_FILE, f"names no tokenizer that can be read ({error})") from None
 
 
+def labels_of(bundle_dir: Path) -> tuple[list[str], list[str]]:
+    """The raw label values a bundle was trained on and their names, in order, read from config.json without Keras
+    (a file of other labels is refused before the model loads)."""
+    config = read_json_object(bundle_dir / CONFIG_FILE)
+    names, values = config.get("labels"), config.get("label_values") or config.get("labels")
+    if not isinstance(names, list) or not isinstance(values, list) or len(names) != len(values):
+        raise BundleError(bundle_dir / CONFIG_FILE, "names no labels that can be read")
+    return [str(value) for value in values], [str(name) for name in names]
+
+
 def check_destination(out: Path, make_parent: bool = True) -> None:
     """Refuse, before any work, a place a new bundle cannot go: a file, a directory of other files (replacing it
     would delete them), or a parent the bundle cannot be written in. Nothing, an empty directory or an earlier

@@ -668,4 +668,4 @@ def test_evaluate_reads_a_published_root_and_names_a_jvm_that_will_not_start(
     unknown = run_cli("training.evaluate", "--bundle", str(published_root), "--data", str(other_labels), cache=tmp_path)
     assert unknown.returncode == 2
     assert "labels ['2'] are not among the model's" in unknown.stderr
-    assert "predicting" not in unknown.stderr  # refused once the model's labels are known, before any predicting
+    assert "loading bundle" not in unknown.stderr  # refused from the bundle's config.json, before the model loads

@@ -14,8 +14,8 @@ from logging import Logger
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from model.layout import BundleError
-from model.registry import RegistryError
+from model.layout import BundleError, labels_of
+from model.registry import RegistryError, check_servable, resolve
 from model.tokenizer import TokenizerError, exit_process
 from training.data import FILE_TYPES, DataError, LabelledTexts, names_of_labels, read_labelled
 from training.metrics import classification_report, format_report
@@ -100,9 +100,11 @@ def run(args: argparse.Namespace, log: Logger) -> int:
             if path is not None:
                 check_output_file(path, option)
         data = read_labelled(args.data, args.text_column, args.label_column)
+        check_servable(args.bundle)
+        # labels the model does not know stop the run before the seconds the model takes to load
+        names_of_labels(data, *labels_of(resolve(args.bundle)), "the model's")
         log.info("loading bundle %s", args.bundle)
         predictor = load_predictor(args.bundle, args.workers)
-        label_names_for(predictor, data)  # labels the model does not know stop the run before the predicting
         log.info("predicting %s texts", f"{len(data.texts):,}")
         encoded = predictor.preprocess(data.texts, tokenized_lines(len(data.texts), log))
         if empty := [row for row, text in zip(data.data_rows, encoded) if not text.tokens]:
