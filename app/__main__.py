@@ -21,7 +21,7 @@ from app.settings import Settings, SettingsError, get_settings
 from model.layout import BundleError, tokenizer_of
 from model.native_log import native_output_logged, stderr_stream
 from model.registry import check_servable, resolve
-from model.tokenizer import TokenizerError, jvm_options, preload
+from model.tokenizer import TokenizerError, jvm_options, preload, uses_jvm
 
 LEVELS = list(get_args(Settings.model_fields["LOG_LEVEL"].annotation))
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -36,6 +36,17 @@ def preload_tokenizer(model_dir: Path) -> None:
     except (BundleError, OSError):
         return
     preload(name, options)
+
+
+def check_jvm_options(model_dir: Path) -> None:
+    """JVM_OPTIONS that cannot be split (an unclosed quote) stop the start with one line instead of a traceback once
+    the model loads, when the served bundle's tagger runs in the JVM; other bundles never read them."""
+    try:
+        name, _ = tokenizer_of(resolve(model_dir))
+    except (BundleError, OSError):
+        return
+    if uses_jvm(name):
+        jvm_options()
 
 
 def port_number(value: str) -> int:
@@ -117,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     try:
         check_address(args.host, args.port)
-        jvm_options()  # an unclosed quote in JVM_OPTIONS: this line, not a traceback once the model loads
+        check_jvm_options(settings.MODEL_DIR)
     except (OSError, TokenizerError) as error:
         sys.stderr.write(f"python -m app: {error}\n")
         raise SystemExit(2) from None

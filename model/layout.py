@@ -139,9 +139,9 @@ def check_can_create_in(folder: Path) -> None:
     """Raise OSError unless files can be created in `folder`, or in the folders that making it would make, without
     making anything: its nearest existing ancestor must be a directory this process can write in."""
     existing = folder
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.lexists(existing) and existing != existing.parent:  # a dangling link stops the climb too
         existing = existing.parent
-    if not existing.is_dir():
+    if not existing.is_dir():  # a file, a dangling link or a loop: making the folders would fail there
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
     os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))  # a read-only mount passes os.access's W_OK as root
 

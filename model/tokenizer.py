@@ -247,6 +247,11 @@ def exit_process(code: int) -> NoReturn:
     os._exit(code)
 
 
+def uses_jvm(name: str) -> bool:
+    """Whether the tagger `name` runs in konlpy's JVM (mecab and kiwi are native code)."""
+    return name in _JVM_TAGGERS
+
+
 def preload(name: str, options: dict | None = None) -> threading.Thread | None:
     """Load a konlpy tagger's classes and dictionaries in a daemon thread while the caller goes on.
 
@@ -257,7 +262,7 @@ def preload(name: str, options: dict | None = None) -> threading.Thread | None:
     thread that started it, but attaches any other thread that calls Java as a daemon. Returns the thread,
     or None for a tagger without a JVM. A failure is left for the real load to report.
     """
-    if name not in _JVM_TAGGERS:
+    if not uses_jvm(name):
         return None
     try:
         with _tagger_lock:
@@ -365,32 +370,38 @@ def _in_source(text: str, read: tuple[str, list[tuple[int, int]]] | None, tokens
             start, end = sources[token.start][0], sources[max(token.start, token.end - 1)][1]
             moved.append(Token(text[start:end], start, end, token.form))
         tokens = moved
-    return _marks_with_their_base(tokens)
+    return _marks_with_their_base(text, tokens)
 
 
 def _only_marks(text: str) -> bool:
     return all(unicodedata.category(char) in ("Mn", "Me") for char in text)
 
 
-def _marks_with_their_base(tokens: list[Token]) -> list[Token]:
+def _attaches(text: str, base: Token, token: Token) -> bool:
+    """Whether `token` is only marks and follows `base` with nothing but skipped characters between them."""
+    gap = range(base.end, token.start)
+    return base.end <= token.start and _only_marks(token.text) and all(_skipped(text, index) for index in gap)
+
+
+def _marks_with_their_base(text: str, tokens: list[Token]) -> list[Token]:
     """A token made only of combining marks right after another token (the keycap of 1️⃣, an accent that has no
-    composed form, a variation selector) shares that token's span, as the tokens of a rewritten word do: on
-    screen they are one character, which the tagger split. The model still reads both tokens."""
+    composed form, a variation selector; skipped characters such as a joiner may lie between) shares that token's
+    span, as the tokens of a rewritten word do: on screen they are one character, which the tagger split. The
+    model still reads both tokens."""
     if not any(_only_marks(token.text[:1]) and _only_marks(token.text) for token in tokens):
         return tokens  # the usual case
     joined: list[Token] = []
     for token in tokens:
         base = joined[-1] if joined else None
-        if base is None or base.end != token.start or not _only_marks(token.text):
+        if base is None or not _attaches(text, base, token):
             joined.append(token)
             continue
-        span = (base.start, token.end)
-        text = base.text + token.text
+        start, end = base.start, token.end
         for index in range(len(joined) - 1, -1, -1):  # every token sharing the base's span (a rewritten word)
             if (joined[index].start, joined[index].end) != (base.start, base.end):
                 break
-            joined[index] = Token(text, *span, joined[index].form)
-        joined.append(Token(text, *span, token.form))
+            joined[index] = Token(text[start:end], start, end, joined[index].form)
+        joined.append(Token(text[start:end], start, end, token.form))
     return joined
 
 

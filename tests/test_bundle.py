@@ -159,3 +159,18 @@ def test_a_symbolic_link_is_refused_as_the_place_for_a_bundle(bundle_copy: Path,
     with pytest.raises(BundleError, match=r"current: is a symbolic link \(to copy\); writing would replace the link"):
         check_destination(link)
     assert link.is_symlink()
+
+
+def test_a_place_whose_folders_cannot_be_made_is_refused_before_the_work_and_nothing_is_made(tmp_path: Path) -> None:
+    """Checked without making folders (a run may still fail): a dangling link, a loop or a file on the way would make
+    the folders' creation fail after the work, so the check refuses them at once."""
+    (tmp_path / "dangling").symlink_to("nowhere")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "a-file").write_text("", "utf-8")
+    for blocked in ("dangling", "loop", "a-file"):
+        with pytest.raises(BundleError, match=r"cannot be written \(Not a directory\)"):
+            check_destination(tmp_path / blocked / "runs" / "bundle", make_parent=False)
+    check_destination(tmp_path / "new" / "runs" / "bundle", make_parent=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "dangling", "loop"]  # nothing made, no probe left
+    check_destination(tmp_path / "new" / "runs" / "bundle")  # as writing does: the parents are made
+    assert (tmp_path / "new" / "runs").is_dir()

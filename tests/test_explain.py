@@ -87,12 +87,14 @@ def test_texts_the_api_refuses_are_refused_in_the_same_words(
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["-_-"], "the following arguments are required: text; a text that starts with \"-\" goes after \"--\": "
-         "python -m training.explain -- -_-"),
-        (["영화", "--;"], "unrecognized arguments: --;; a text that starts with \"-\" goes after \"--\": "
+        (["-_-", "--color", "never"], "the following arguments are required: text; a text that starts with \"-\" "
+         "goes after \"--\": python -m training.explain --color never -- -_-"),
+        (["--;"], "the following arguments are required: text; a text that starts with \"-\" goes after \"--\": "
          "python -m training.explain -- '--;'"),
         ([], "the following arguments are required: text"),  # nothing starts with "-": no hint
         (["--bundel", "영화"], "unrecognized arguments: --bundel"),  # a misspelt option is no text
+        # with a space, argparse reads it as the text: its other errors get no hint
+        (["-_- 별로", "--png", "x.jpg"], "--png x.jpg: the picture is written as PNG; give a file name ending in .png"),
     ],
 )  # fmt: skip
 def test_a_text_read_as_an_option_gets_a_hint_to_pass_it_after_double_dash(

@@ -272,6 +272,22 @@ def test_jvm_options_are_blamed_for_what_they_break_not_the_bundle(tiny_bundle: 
     assert not any("cannot load the model bundle" in message for message in errors)
 
 
+def test_jvm_options_are_checked_only_for_a_bundle_whose_tagger_runs_in_the_jvm(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kiwi or mecab bundle never starts a JVM, so JVM_OPTIONS it never reads do not stop it from serving."""
+    from app.__main__ import check_jvm_options
+    from model.tokenizer import TokenizerError
+
+    native = Path(shutil.copytree(tiny_bundle, tmp_path / "native"))
+    config = json.loads((native / "config.json").read_text("utf-8"))
+    (native / "config.json").write_text(json.dumps({**config, "tokenizer": {"name": "kiwi", "options": {}}}), "utf-8")
+    monkeypatch.setenv("JVM_OPTIONS", "'-Xmx")
+    check_jvm_options(native)
+    with pytest.raises(TokenizerError, match="cannot be split into options"):
+        check_jvm_options(tiny_bundle)
+
+
 @pytest.mark.parametrize(
     ("sig", "library", "status", "name"),
     [

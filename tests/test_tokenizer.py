@@ -533,6 +533,9 @@ def test_marks_the_tagger_split_from_their_character_share_its_span(name: str) -
         keycap = {(t.start, t.end) for t in tokens if t.form in ("1", "\ufe0f", "\u20e3", "\ufe0f\u20e3")}
         assert keycap == {(3, 6)}  # both taggers split it: Okt in two, Kiwi in three
         assert {(t.start, t.end) for t in tokens if "\u0301" in t.form} == {(12, 14)}
+    joiner = tokenizer.tokenize("좋다 가\u200d\u20e3")  # the joiner is skipped: the mark still joins its base
+    assert_spans_point_at_text("좋다 가\u200d\u20e3", joiner)
+    assert {(t.start, t.end) for t in joiner if t.start >= 3} == {(3, 6)}
     alone = tokenizer.tokenize("\u0301시작")  # a mark with nothing before it keeps its own span
     assert_spans_point_at_text("\u0301시작", alone)
 

@@ -274,7 +274,8 @@ def test_a_run_that_fails_leaves_no_empty_folders_where_its_outputs_would_have_g
     missing = str(tmp_path / "missing.tsv")
     calls = {
         "training.train": ["--train", missing, "--out", str(tmp_path / "runs" / "new" / "bundle")],
-        "training.evaluate": ["--data", missing, "--json", str(tmp_path / "reports" / "eval.json")],
+        "training.evaluate": ["--bundle", str(tmp_path / "none"), "--data", missing, "--json",
+                              str(tmp_path / "reports" / "eval.json")],
         "training.explain": ["--bundle", str(tmp_path / "none"), "영화", "--png", str(tmp_path / "pictures" / "x.png")],
     }  # fmt: skip
     for module, args in calls.items():

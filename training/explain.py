@@ -340,11 +340,23 @@ class ExplainParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
-        options_end = self.given.index("--") if "--" in self.given else len(self.given)
-        dashed = [arg for arg in self.given[:options_end] if arg.startswith("-") and not re.match("--?[A-Za-z]", arg)]
-        if dashed:
-            message += f'; a text that starts with "-" goes after "--": {self.prog} -- {shlex.quote(dashed[0])}'
+        if text := self._text_read_as_option(message):
+            rest = list(self.given)
+            rest.remove(text)
+            command = " ".join([self.prog, *map(shlex.quote, rest), "--", shlex.quote(text)])
+            message += f'; a text that starts with "-" goes after "--": {command}'
         super().error(message)
+
+    def _text_read_as_option(self, message: str) -> str | None:
+        """The argument this error is about that argparse took for an option though it names none: it starts with
+        "-" and has no space (`-_-`, `-1점`; `-_- 별로` and `-1` are read as texts)."""
+        if not message.startswith("the following arguments are required: text"):
+            return None  # (an unrecognized word after the text is a text not quoted whole, not this)
+        options_end = self.given.index("--") if "--" in self.given else len(self.given)
+        for arg in self.given[:options_end]:
+            if arg.startswith("-") and " " not in arg and not re.match(r"--?[A-Za-z]|-\d+$", arg):
+                return arg
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

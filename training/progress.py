@@ -75,11 +75,11 @@ def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
 def check_output_file(path: Path, option: str) -> None:
     """Refuse, before any work, a result file that cannot be written: a directory, an unwritable file, or a folder
     that cannot be made or written in (a read-only mount). Nothing is created: the run may still fail."""
-    if path.is_dir():
-        raise DataError(f"{option} {path}: is a directory; give a file name")
     try:
+        if path.is_dir():
+            raise DataError(f"{option} {path}: is a directory; give a file name")
         check_can_create_in(path.parent)
-    except OSError as error:
+    except OSError as error:  # a folder on the way that cannot be searched, too
         raise DataError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise DataError(f"{option} {path}: cannot be written (no write permission, or a read-only file system)")

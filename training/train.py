@@ -226,16 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             quiet=args.quiet,
         )
+        took = time.perf_counter() - started
         if args.out is not None:
-            log.info("bundle written to %s in %.0f s", args.out, time.perf_counter() - started)
+            log.info("bundle written to %s in %.0f s", args.out, took)
         if args.publish is not None:
             previous = current_or_none(args.publish)
             version = publish(out, args.publish, move=args.out is None)
             log.info(
-                "published version %s (trained in %.0f s); %s now points at it",
-                version,
-                time.perf_counter() - started,
-                args.publish / "current",
+                "published version %s (trained in %.0f s); %s now points at it", version, took, args.publish / "current"
             )
             if warning := label_change(args.publish, previous, version):
                 log.warning("warning: %s", warning)

@@ -9,7 +9,8 @@ const TOP_TOKENS = 5;
 const TIMEOUT_MS = { single: 30000, batch: 120000 };
 // A character that shows on its own, as the server counts them (model/tokenizer.py's has_visible_text): not
 // whitespace, not an invisible format character, not a mark that only combines, not a blank Hangul filler.
-const VISIBLE = /[^\s\p{Cf}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]/u;
+// (\s lacks U+001C-U+001F and U+0085, which Python's str.isspace counts.)
+const VISIBLE = /[^\s\x1C-\x1F\x85\p{Cf}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]/u;
 
 let modelInfo = null; // GET /v1/model: its max_len says where a truncated text stops being read
 let latest = null; // the newest request's AbortController: an older request is cancelled, never shown
