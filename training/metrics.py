@@ -33,11 +33,10 @@ def classification_report(true: Sequence[str], predicted: Sequence[str], labels:
             "support": int(matrix[i].sum()),
         }
     n = int(matrix.sum())
+    seen = [per_class[label]["f1"] for i, label in enumerate(labels) if matrix[i].sum() or matrix[:, i].sum()]
     return {
         "accuracy": float(np.trace(matrix) / n) if n else 0.0,
-        "macro_f1": float(np.mean(seen))
-        if (seen := [per_class[label]["f1"] for i, label in enumerate(labels) if matrix[i].sum() or matrix[:, i].sum()])
-        else 0.0,
+        "macro_f1": float(np.mean(seen)) if seen else 0.0,
         "n": n,
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
