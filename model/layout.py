@@ -143,7 +143,7 @@ def check_can_create_in(folder: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():  # a file, a dangling link or a loop: making the folders would fail there
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-    os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))  # a read-only mount passes os.access's W_OK as root
+    os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))  # creating is the sure test (permissions, ACLs, mounts)
 
 
 def fsync_path(path: Path) -> None:
