@@ -48,6 +48,7 @@ import pandas as pd
 from benchmarks.common import (
     MODEL_DIR,
     NSMC_TEST,
+    NSMC_TRAIN,
     RESULTS,
     ROOT,
     md_table,
@@ -66,7 +67,6 @@ from training.train import parse_args
 # model.bundle, model.predictor and training.pipeline import TensorFlow: they are imported by the commands that
 # need them, so that --help and a mistyped option answer at once.
 
-NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SENTIMENT3 = NSMC_TEST.parents[1] / "sentiment3"
 SAMPLES = Path.home() / ".cache" / "attnclf" / "benchmark-samples"
 TARGET_ACCURACY = 0.88

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("BENCHMARK_RESULTS") or ROOT / "benchmarks" / "results")
 MODEL_DIR = ROOT / "model" / "default"
 NSMC_TEST = ROOT.parent / "shared" / "data" / "nsmc" / "ratings_test.txt"
+NSMC_TRAIN = NSMC_TEST.with_name("ratings_train.txt")
 SHARED_NOTE = (
     "The machine is shared with other work, so absolute times are noisy; the verdicts are ratios of "
     "figures measured side by side in the same run."

@@ -241,6 +241,32 @@ def test_errors_name_the_line_and_an_unreachable_server(server: RunningServer, b
     page.close()
 
 
+def test_a_batch_waits_two_minutes_for_its_answer_and_a_single_text_thirty_seconds(
+    server: RunningServer, browser
+) -> None:
+    """A legal batch (64 texts of 2,000 characters) takes the server tens of seconds: the page used to give up on it
+    at 30 s. The page's clock is run forward while the server's answer is held back."""
+    page = browser.new_page()
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.route("**/v1/predict/batch", lambda route: None)  # never answered
+    page.route("**/v1/predict", lambda route: None)
+    page.check('input[name="mode"][value="batch"]')
+    page.fill("#text", "재미있어요\n지루해요")
+    page.click("#submit")
+    page.clock.run_for(60_000)
+    assert page.locator("#error").is_hidden()  # still waiting after a minute
+    page.clock.run_for(61_000)
+    page.locator("#error:has-text('서버가 120초 안에 답하지 않았습니다. 줄 수를 줄이거나')").wait_for()
+
+    page.check('input[name="mode"][value="single"]')
+    page.fill("#text", "재미있어요")
+    page.click("#submit")
+    page.clock.run_for(31_000)
+    page.locator("#error:has-text('서버가 30초 안에 답하지 않았습니다. 다시 시도하세요.')").wait_for()
+    page.close()
+
+
 def test_batch_mode_shows_one_result_per_line(server: RunningServer, browser) -> None:
     lines = ["정말 재미있어요", "최악이다", "그냥 그랬음"]
     expected = httpx.post(f"{server.url}/v1/predict/batch", json={"texts": lines}).json()["predictions"]

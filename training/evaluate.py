@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, log: Logger) -> int:
             if path is not None:
                 check_output_file(path, option)
         data = read_labelled(args.data, args.text_column, args.label_column)
-        check_servable(args.bundle)
+        check_servable(args.bundle)  # a mistyped path answers at once, not after TensorFlow's import
         # labels the model does not know stop the run before the seconds the model takes to load
         names_of_labels(data, *labels_of(resolve(args.bundle)), "the model's")
         log.info("loading bundle %s", args.bundle)

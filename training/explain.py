@@ -29,7 +29,7 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from model.layout import BundleError  # noqa: E402
-from model.registry import RegistryError  # noqa: E402
+from model.registry import RegistryError, check_servable  # noqa: E402
 from model.tokenizer import TokenizerError, exit_process, text_problem  # noqa: E402
 from training.data import DataError  # noqa: E402
 from training.progress import check_output_file, cli_logger, load_predictor, run_until_ctrl_c  # noqa: E402
@@ -395,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, log: Logger) -> int:
     """Explain and write as `args` say; the exit status."""
-    log.info("loading bundle %s", args.bundle)
     try:
+        check_servable(args.bundle)  # a mistyped path answers at once, not after TensorFlow's import
+        log.info("loading bundle %s", args.bundle)
         predictor = load_predictor(args.bundle, tokenizer_workers=1)
     except (BundleError, RegistryError, TokenizerError) as error:
         log.error(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from model.layout import check_can_create_in
 from model.native_log import native_output_logged, stderr_stream
-from model.registry import check_servable, resolve
+from model.registry import resolve
 from training.data import DataError
 
 if TYPE_CHECKING:
@@ -59,13 +59,13 @@ class HelpWithDefaults(argparse.HelpFormatter):
 
 
 def load_predictor(bundle: Path, tokenizer_workers: int) -> Predictor:
-    """The Predictor of a bundle, or of a ROOT's current version.
+    """The Predictor of a bundle, or of a ROOT's current version; callers run `check_servable` on it first, so
+    that a mistyped path answers at once, not after TensorFlow's import (and before their own checks of it).
 
     Importing TensorFlow and the first masked-LSTM call print C++ log lines (a oneDNN notice that reads
     like an error) to fd 2; they are logged instead. After `remember_ctrl_c`, a Ctrl-C meanwhile is raised
     once the Predictor is loaded (`ctrl_c_held_back`: the JVM starts and the network is traced).
     """
-    check_servable(bundle)  # a mistyped path answers at once, not after TensorFlow's import
     with native_output_logged(), ctrl_c_held_back():
         from model.predictor import Predictor
 
